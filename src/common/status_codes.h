@@ -1,0 +1,79 @@
+// The one table of hf3fs status codes.
+//
+// Every expected failure anywhere in hf3fs is one of these codes. Each code belongs to the range of
+// the component that owns it, says whether a caller may retry the same request unchanged
+// (retryable), and maps to the errno that the FUSE client returns for it.
+//
+// Ranges: common 0-999, net 1000-1999, kv 2000-2999, mgmtd 3000-3999, storage + chunk 4000-4999,
+// meta 5000-5999, client 6000-6999, fuse + usrbio 7000-7999. Codes are part of the wire protocol:
+// never renumber one; append new codes in their component's range.
+#pragma once
+
+#include <cerrno>
+#include <cstdint>
+
+// X(Name, number, retryable, errno, short description)
+#define HF3FS_STATUS_CODE_TABLE(X)                                                              \
+  X(kOk, 0, false, 0, "ok")                                                                     \
+  /* common: 1-999 */                                                                           \
+  X(kInvalidArgument, 1, false, EINVAL, "invalid argument")                                     \
+  X(kNotFound, 2, false, ENOENT, "not found")                                                   \
+  X(kAlreadyExists, 3, false, EEXIST, "already exists")                                         \
+  X(kTimeout, 4, true, ETIMEDOUT, "timed out")                                                  \
+  X(kCancelled, 5, false, ECANCELED, "cancelled")                                               \
+  X(kInternal, 6, false, EIO, "internal error")                                                 \
+  X(kIoError, 7, false, EIO, "I/O error")                                                       \
+  X(kOutOfRange, 8, false, ERANGE, "out of range")                                              \
+  X(kResourceExhausted, 9, true, EAGAIN, "resource exhausted")                                  \
+  X(kPermissionDenied, 10, false, EACCES, "permission denied")                                  \
+  X(kUnavailable, 11, true, EAGAIN, "temporarily unavailable")                                  \
+  X(kShuttingDown, 12, true, ESHUTDOWN, "shutting down")                                        \
+  X(kFailedPrecondition, 13, false, EINVAL, "failed precondition")                              \
+  X(kDataCorruption, 14, false, EIO, "data corruption detected")                                \
+  X(kNoSpace, 15, false, ENOSPC, "no space left")                                               \
+  X(kConfigInvalid, 100, false, EINVAL, "invalid configuration")                                \
+  X(kConfigUnknownKey, 101, false, EINVAL, "unknown configuration key")                         \
+  X(kConfigNotHotUpdatable, 102, false, EPERM, "configuration key is not hot-updatable")        \
+  /* net: 1000-1999 */                                                                          \
+  X(kRpcConnectFailed, 1000, true, EHOSTUNREACH, "could not connect")                           \
+  X(kRpcConnectionLost, 1001, true, ECONNRESET, "connection lost")                              \
+  X(kRpcTimeout, 1002, true, ETIMEDOUT, "rpc deadline exceeded")                                \
+  X(kRpcBadFrame, 1003, false, EPROTO, "malformed frame")                                       \
+  X(kRpcFrameTooLarge, 1004, false, EMSGSIZE, "frame exceeds the configured maximum")           \
+  X(kRpcChecksumMismatch, 1005, true, EIO, "frame checksum mismatch")                           \
+  X(kRpcUnknownService, 1006, false, ENOSYS, "unknown service")                                 \
+  X(kRpcUnknownMethod, 1007, false, ENOSYS, "unknown method")                                   \
+  X(kRpcBadMessage, 1008, false, EPROTO, "message does not parse")                              \
+  X(kRpcServerBusy, 1009, true, EAGAIN, "server busy")                                          \
+  X(kRpcBadAddress, 1010, false, EINVAL, "bad network address")                                 \
+  X(kRpcAttachmentTooLarge, 1011, false, EMSGSIZE, "attachment larger than the receive buffer") \
+  X(kHttpBadRequest, 1100, false, EINVAL, "bad http request")
+
+namespace hf3fs {
+
+enum class StatusCode : uint16_t {
+#define HF3FS_STATUS_ENUM(name, num, retryable, err, desc) name = num,
+  HF3FS_STATUS_CODE_TABLE(HF3FS_STATUS_ENUM)
+#undef HF3FS_STATUS_ENUM
+};
+
+// Facts about one code, from the table above.
+struct StatusCodeInfo {
+  StatusCode code;
+  const char* name;         // "kNotFound"
+  bool retryable;           // the same request may succeed if sent again
+  int errno_value;          // what a POSIX caller sees
+  const char* description;  // short, lower case
+};
+
+// Returns the info of `code`; unknown numbers (e.g. from a newer peer) map to an entry named
+// "kUnknown" that is not retryable and maps to EIO.
+const StatusCodeInfo& GetStatusCodeInfo(StatusCode code);
+
+// Converts a wire number to a code; numbers not in the table become kInternal.
+StatusCode StatusCodeFromNumber(uint32_t number);
+
+// Component that owns a code, from its range ("common", "net", ...).
+const char* StatusCodeComponent(StatusCode code);
+
+}  // namespace hf3fs
