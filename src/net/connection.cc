@@ -369,7 +369,9 @@ awaitable<Status> Connection::HandleResponse(const FrameHeader& h, rpc::Envelope
     co_return co_await DiscardAttachment(h.attachment_length);
   }
   PendingCall* call = it->second;
-  if (call->state != PendingCall::State::kWritten) {
+  // kWriting is normal: the peer can answer once the kernel has taken the last byte, before the
+  // writer coroutine has resumed. Anything earlier means the peer answered a request it never got.
+  if (call->state != PendingCall::State::kWritten && call->state != PendingCall::State::kWriting) {
     Status st(StatusCode::kRpcBadFrame, "response arrived before its request was sent");
     Reject(st, "early_response");
     co_return st;
@@ -399,20 +401,30 @@ awaitable<Status> Connection::HandleResponse(const FrameHeader& h, rpc::Envelope
     if (dst.empty()) {
       auto st = co_await DiscardAttachment(h.attachment_length);
       if (!st.ok()) {
-        Complete(call, st);
+        FinishResponse(call, st);
         co_return st;
       }
     } else {
       auto st = co_await ReadAttachmentInto(dst, h);
       if (!st.ok()) {
-        Complete(call, st);
+        FinishResponse(call, st);
         co_return st;
       }
       call->attachment_bytes = dst.size();
     }
   }
-  Complete(call, std::move(result));
+  FinishResponse(call, std::move(result));
   co_return Status::Ok();
+}
+
+void Connection::FinishResponse(PendingCall* call, Status result) {
+  if (call->state == PendingCall::State::kWriting) {
+    // The writer still refers to this call's buffers; it completes the call when its write returns.
+    call->status = std::move(result);
+    call->response_received = true;
+    return;
+  }
+  Complete(call, std::move(result));
 }
 
 awaitable<Status> Connection::HandleRequest(const FrameHeader& h, rpc::Envelope& env,
@@ -445,7 +457,8 @@ awaitable<Status> Connection::HandleRequest(const FrameHeader& h, rpc::Envelope&
     co_return Status::Ok();
   }
   if (h.attachment_length > 0) {
-    ctx->request_attachment.resize(h.attachment_length);
+    ctx->request_attachment_storage.reset(new uint8_t[h.attachment_length]);
+    ctx->request_attachment = {ctx->request_attachment_storage.get(), h.attachment_length};
     HF3FS_CO_TRY(co_await ReadAttachmentInto(ctx->request_attachment, h));
   }
   ctx->request_id = env.request_id();
@@ -598,7 +611,10 @@ awaitable<void> Connection::WriteLoop() {
     if (ec) failure = closed_ ? close_status() : FromErrorCode(ec, "write to", peer_);
     for (auto& f : writing_) {
       if (!f.call || f.call->state != PendingCall::State::kWriting) continue;
-      if (!failure.ok()) {
+      if (f.call->response_received) {
+        Status result = std::move(f.call->status);
+        Complete(f.call, std::move(result));
+      } else if (!failure.ok()) {
         Complete(f.call, failure);
       } else {
         f.call->state = PendingCall::State::kWritten;

@@ -90,6 +90,7 @@ struct PendingCall {
 
   // Connection-private.
   State state = State::kNew;
+  bool response_received = false;  // the response came while the writer still held the frame
   Resumer resumer;
 };
 
@@ -156,6 +157,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void QueueResponse(std::shared_ptr<RequestContext> ctx, const Status& status);
   void QueueErrorResponse(const rpc::Envelope& request, const Status& status);
   void Complete(PendingCall* call, Status status);
+  void FinishResponse(PendingCall* call, Status result);
   void CloseLocal(Status reason);
   void MaybeFinishDrain();
   void WakeWriter();

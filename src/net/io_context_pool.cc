@@ -7,7 +7,8 @@
 
 namespace hf3fs::net {
 
-IoContextPool::IoContextPool(size_t threads, std::string name) : name_(std::move(name)) {
+IoContextPool::IoContextPool(size_t threads, std::string name, std::chrono::nanoseconds busy_poll)
+    : name_(std::move(name)), busy_poll_(busy_poll) {
   HF3FS_CHECK(threads > 0);
   for (size_t i = 0; i < threads; ++i) {
     // Concurrency hint 1: each context is run by exactly one thread, so Asio can skip locking.
@@ -27,7 +28,7 @@ void IoContextPool::Start() {
       pthread_setname_np(pthread_self(), tname.c_str());
       for (;;) {
         try {
-          contexts_[i]->run();
+          RunThread(i);
           break;
         } catch (const std::exception& e) {
           // A handler let an exception escape: log it and keep the thread serving.
@@ -35,6 +36,26 @@ void IoContextPool::Start() {
         }
       }
     });
+  }
+}
+
+void IoContextPool::RunThread(size_t i) {
+  auto& ctx = *contexts_[i];
+  if (busy_poll_.count() == 0) {
+    ctx.run();
+    return;
+  }
+  using Clock = std::chrono::steady_clock;
+  auto last_work = Clock::now();
+  while (!ctx.stopped()) {
+    if (ctx.poll() > 0) {
+      last_work = Clock::now();
+    } else if (Clock::now() - last_work >= busy_poll_) {
+      ctx.run_one();  // sleeps in epoll until something happens
+      last_work = Clock::now();
+    } else {
+      __builtin_ia32_pause();
+    }
   }
 }
 

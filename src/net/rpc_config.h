@@ -13,6 +13,11 @@ struct RpcConfig : config::Section {
   using Section::Section;
   config::Item<uint32_t> io_threads{this, "io_threads", 2, "network threads (one io_context each)",
                                     {.min = 1, .max = 256}};
+  config::Item<Duration> busy_poll{
+      this, "busy_poll", 50us,
+      "how long an idle network thread keeps polling before it sleeps (lower latency, more CPU; "
+      "0 disables)",
+      {.min = Duration(0), .max = Duration(10ms)}};
   config::Item<uint64_t> max_frame_bytes{
       this, "max_frame_bytes", 64ull << 20,
       "largest frame (header + message + attachment) sent or accepted",

@@ -35,7 +35,7 @@ Status ServerRuntime::Start() {
   if (!server_.http_listen.Get().empty()) {
     HF3FS_TRY_ASSIGN(http_addr, Address::Parse(server_.http_listen.Get()));
   }
-  pool_ = std::make_unique<IoContextPool>(rpc_.io_threads.Get(), role_);
+  pool_ = std::make_unique<IoContextPool>(rpc_.io_threads.Get(), role_, rpc_.busy_poll.Get());
   pool_->Start();
   signals_ = std::make_unique<boost::asio::signal_set>(pool_->Get(0), SIGINT, SIGTERM);
   signals_->async_wait([this](const boost::system::error_code& ec, int sig) {

@@ -37,7 +37,9 @@ struct RequestContext {
   std::string peer;
   std::unique_ptr<google::protobuf::MessageLite> request;
   std::unique_ptr<google::protobuf::MessageLite> response;
-  std::vector<uint8_t> request_attachment;
+  // The request's attachment bytes (storage owned by the connection, not zero-filled first).
+  std::span<uint8_t> request_attachment;
+  std::unique_ptr<uint8_t[]> request_attachment_storage;
 
   // Response attachment: sent from these spans (gathered, not copied). They must stay valid
   // until the response is written: point them into `response_buffer`, into the request

@@ -1,0 +1,55 @@
+#include "bench/bench_command.h"
+
+#include <iostream>
+
+#include "bench/rpc_bench.h"
+
+namespace hf3fs::bench {
+namespace {
+
+void AddRpcBench(CLI::App& bench, CliContext& ctx) {
+  auto* cmd = bench.add_subcommand(
+      "rpc", "RPC throughput on loopback: small calls, pipelined calls, 1 MiB attachments, and "
+             "raw TCP measured in the same run for comparison");
+  auto opts = std::make_shared<RpcBenchOptions>();
+  auto seconds = std::make_shared<double>(3.0);
+  auto json = std::make_shared<bool>(false);
+  cmd->add_option("--seconds", *seconds, "duration of each phase")->check(CLI::Range(0.1, 600.0));
+  cmd->add_option("--pipeline", opts->pipeline_depth, "calls in flight in the pipelined phase")
+      ->check(CLI::Range(1, 4096));
+  cmd->add_option("--bulk-inflight", opts->bulk_inflight, "1 MiB calls in flight")
+      ->check(CLI::Range(1, 256));
+  auto busy = std::make_shared<int64_t>(50);
+  cmd->add_option("--busy-poll-us", *busy,
+                  "rpc.busy_poll of the io threads in microseconds (0: sleep in epoll at once)")
+      ->check(CLI::Range(0, 10000));
+  cmd->add_flag("--json", *json, "print one JSON object");
+  cmd->callback([&ctx, opts, seconds, json, busy] {
+    opts->busy_poll = std::chrono::microseconds(*busy);
+    opts->phase_duration = std::chrono::milliseconds(static_cast<int64_t>(*seconds * 1000));
+    auto r = RunRpcBench(*opts);
+    if (*json) {
+      std::cout << r.dump() << std::endl;
+    } else {
+      std::cout << "small calls (1 in flight):   " << r["small_rpc_per_s"] << " /s, p50 "
+                << r["small_rpc_p50_us"] << " us, p99 " << r["small_rpc_p99_us"] << " us\n"
+                << "pipelined (" << opts->pipeline_depth << " in flight):     "
+                << r["pipelined_rpc_per_s"] << " /s\n"
+                << "bulk 1 MiB (" << opts->bulk_inflight << " in flight):     " << r["bulk_mib_s"]
+                << " MiB/s\n"
+                << "raw TCP loopback:            " << r["raw_tcp_mib_s"] << " MiB/s (bulk/raw "
+                << r["bulk_vs_raw"] << ")\n";
+    }
+    ctx.exit_code = r["errors"].get<uint64_t>() == 0 ? kExitOk : kExitFailure;
+  });
+}
+
+}  // namespace
+
+void AddBenchCommands(CLI::App& app, CliContext& ctx) {
+  auto* bench = app.add_subcommand("bench", "built-in benchmarks (print numbers; --json for scripts)");
+  bench->require_subcommand(1);
+  AddRpcBench(*bench, ctx);
+}
+
+}  // namespace hf3fs::bench
