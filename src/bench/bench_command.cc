@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "bench/rpc_bench.h"
+#include "net/server_command.h"
 
 namespace hf3fs::bench {
 namespace {
@@ -23,11 +24,18 @@ void AddRpcBench(CLI::App& bench, CliContext& ctx) {
   cmd->add_option("--busy-poll-us", *busy,
                   "rpc.busy_poll of the io threads in microseconds (0: sleep in epoll at once)")
       ->check(CLI::Range(0, 10000));
+  cmd->add_option("--connect", opts->connect,
+                  "host:port of a running `hf3fs bench rpc-server` (default: in-process server)");
   cmd->add_flag("--json", *json, "print one JSON object");
   cmd->callback([&ctx, opts, seconds, json, busy] {
     opts->busy_poll = std::chrono::microseconds(*busy);
     opts->phase_duration = std::chrono::milliseconds(static_cast<int64_t>(*seconds * 1000));
     auto r = RunRpcBench(*opts);
+    if (r.contains("error")) {
+      std::cerr << "hf3fs bench rpc: " << r["error"].get<std::string>() << "\n";
+      ctx.exit_code = kExitUsage;
+      return;
+    }
     if (*json) {
       std::cout << r.dump() << std::endl;
     } else {
@@ -37,11 +45,28 @@ void AddRpcBench(CLI::App& bench, CliContext& ctx) {
                 << r["pipelined_rpc_per_s"] << " /s\n"
                 << "bulk 1 MiB (" << opts->bulk_inflight << " in flight):     " << r["bulk_mib_s"]
                 << " MiB/s\n"
-                << "raw TCP loopback:            " << r["raw_tcp_mib_s"] << " MiB/s (bulk/raw "
-                << r["bulk_vs_raw"] << ")\n";
+                << "raw TCP loopback:            " << r.value("raw_tcp_mib_s", 0.0)
+                << " MiB/s (bulk/raw " << r.value("bulk_vs_raw", 0.0) << ")\n";
     }
     ctx.exit_code = r["errors"].get<uint64_t>() == 0 ? kExitOk : kExitFailure;
   });
+}
+
+void AddRpcServer(CLI::App& bench, CliContext& ctx) {
+  net::ServerCommand command;
+  command.name = "rpc-server";
+  command.description =
+      "serve the RPC benchmark for `hf3fs bench rpc --connect` from another machine";
+  command.make_config = [] {
+    return std::make_unique<net::ServerConfigBase>("hf3fs bench rpc-server", "127.0.0.1:8590",
+                                                   "127.0.0.1:8591");
+  };
+  command.setup = [](net::ServerRuntime& rt,
+                     net::ServerConfigBase&) -> Result<std::unique_ptr<net::ServerRole>> {
+    RegisterBenchService(rt.registry());
+    return std::make_unique<net::ServerRole>();
+  };
+  net::AddServerCommand(bench, ctx, std::move(command));
 }
 
 }  // namespace
@@ -50,6 +75,7 @@ void AddBenchCommands(CLI::App& app, CliContext& ctx) {
   auto* bench = app.add_subcommand("bench", "built-in benchmarks (print numbers; --json for scripts)");
   bench->require_subcommand(1);
   AddRpcBench(*bench, ctx);
+  AddRpcServer(*bench, ctx);
 }
 
 }  // namespace hf3fs::bench

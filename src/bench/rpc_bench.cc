@@ -29,6 +29,8 @@ struct BenchConfig : config::Section {
   net::RpcConfig rpc{this, "rpc"};
 };
 
+}  // namespace
+
 void RegisterBenchService(net::ServiceRegistry& r) {
   r.RegisterMethod<PingReq, PingRsp>(
       rpc::SERVICE_BENCH, BENCH_PING, "bench", "ping",
@@ -43,6 +45,8 @@ void RegisterBenchService(net::ServiceRegistry& r) {
         co_return Status::Ok();
       });
 }
+
+namespace {
 
 struct PhaseResult {
   uint64_t ops = 0;
@@ -142,11 +146,19 @@ nlohmann::json RunRpcBench(const RpcBenchOptions& o) {
   RegisterBenchService(registry);
   net::IoContextPool server_pool(1, "bench-srv", cfg.rpc.busy_poll.Get());
   net::IoContextPool client_pool(1, "bench-cli", cfg.rpc.busy_poll.Get());
-  server_pool.Start();
   client_pool.Start();
-  net::RpcServer server(server_pool, cfg.rpc, registry);
-  HF3FS_CHECK(server.Start(net::Address{"127.0.0.1", 0}).ok());
-  auto addr = server.address();
+  std::unique_ptr<net::RpcServer> server;
+  net::Address addr;
+  if (o.connect.empty()) {
+    server_pool.Start();
+    server = std::make_unique<net::RpcServer>(server_pool, cfg.rpc, registry);
+    HF3FS_CHECK(server->Start(net::Address{"127.0.0.1", 0}).ok());
+    addr = server->address();
+  } else {
+    auto a = net::Address::Parse(o.connect);
+    if (!a.ok()) return nlohmann::json{{"error", a.status().ToString()}};
+    addr = *a;
+  }
   net::RpcClient client(client_pool, cfg.rpc);
   auto& ctx = client_pool.Get(0);
 
@@ -172,10 +184,10 @@ nlohmann::json RunRpcBench(const RpcBenchOptions& o) {
   };
   auto bulk = RunPhase(ctx, o.bulk_inflight, o.phase_duration, sink, false);
   client.CloseAll();
-  server.Stop();
+  if (server) server->Stop();
   server_pool.Stop();
   client_pool.Stop();
-  double raw = RawTcpMibPerSecond(o.phase_duration, o.bulk_bytes);
+  double raw = o.connect.empty() ? RawTcpMibPerSecond(o.phase_duration, o.bulk_bytes) : 0;
 
   double bulk_mib = bulk.ops * double(o.bulk_bytes) / bulk.seconds / (1 << 20);
   nlohmann::json j;
@@ -187,8 +199,12 @@ nlohmann::json RunRpcBench(const RpcBenchOptions& o) {
   j["bulk_mib_s"] = std::round(bulk_mib);
   j["bulk_bytes"] = o.bulk_bytes;
   j["bulk_inflight"] = o.bulk_inflight;
-  j["raw_tcp_mib_s"] = std::round(raw);
-  j["bulk_vs_raw"] = std::round(bulk_mib / raw * 100) / 100;
+  if (raw > 0) {
+    j["raw_tcp_mib_s"] = std::round(raw);
+    j["bulk_vs_raw"] = std::round(bulk_mib / raw * 100) / 100;
+  } else {
+    j["server"] = addr.ToString();
+  }
   j["errors"] = small.errors + piped.errors + bulk.errors;
   j["phase_seconds"] = o.phase_duration.count() / 1000.0;
   j["busy_poll_us"] = o.busy_poll.count();

@@ -4,6 +4,9 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <string>
+
+#include "net/service.h"
 
 namespace hf3fs::bench {
 
@@ -13,9 +16,14 @@ struct RpcBenchOptions {
   int bulk_inflight = 4;
   size_t bulk_bytes = 1 << 20;
   std::chrono::microseconds busy_poll{50};  // rpc.busy_poll of both io threads
+  std::string connect;  // "host:port" of a running `hf3fs bench rpc-server`; empty: in-process
 };
 
-// Runs an in-process server (1 io thread) and client (1 io thread) on 127.0.0.1 and returns
+// The benchmark's own service (ping and sink), also served by `hf3fs bench rpc-server`.
+void RegisterBenchService(net::ServiceRegistry& registry);
+
+// Runs an in-process server (1 io thread) and client (1 io thread) on 127.0.0.1 (or a client
+// against options.connect, without the raw TCP figure) and returns
 // {"small_rpc_per_s", "small_rpc_p50_us", "small_rpc_p99_us", "pipelined_rpc_per_s",
 //  "bulk_mib_s", "raw_tcp_mib_s", "bulk_vs_raw"}.
 nlohmann::json RunRpcBench(const RpcBenchOptions& options);

@@ -39,6 +39,8 @@ StatusCode StatusCodeFromNumber(uint32_t number) {
   return it == Index().end() ? StatusCode::kInternal : it->second->code;
 }
 
+const char* StatusCodeLabel(StatusCode code) { return GetStatusCodeInfo(code).name + 1; }
+
 const char* StatusCodeComponent(StatusCode code) {
   static constexpr std::array<const char*, 8> kNames = {"common", "net",     "kv",     "mgmtd",
                                                         "storage", "meta", "client", "fuse"};

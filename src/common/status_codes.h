@@ -73,6 +73,9 @@ const StatusCodeInfo& GetStatusCodeInfo(StatusCode code);
 // Converts a wire number to a code; numbers not in the table become kInternal.
 StatusCode StatusCodeFromNumber(uint32_t number);
 
+// The code's name without its "k" prefix ("NotFound"), for metric labels and JSON.
+const char* StatusCodeLabel(StatusCode code);
+
 // Component that owns a code, from its range ("common", "net", ...).
 const char* StatusCodeComponent(StatusCode code);
 

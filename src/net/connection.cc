@@ -52,11 +52,12 @@ metrics::Counter* RejectCounter(std::string_view reason) {
 }
 
 metrics::Counter* ServerRequests(const MethodEntry* m, StatusCode code) {
+  if (code == StatusCode::kOk) return m->ok_count;
   return metrics::Registry::Global().GetCounter(
       "hf3fs_rpc_server_requests_total", "RPC requests handled, by outcome",
       {{"service", m->service_name},
        {"method", m->method_name},
-       {"status", GetStatusCodeInfo(code).name}});
+       {"status", StatusCodeLabel(code)}});
 }
 
 Status FromErrorCode(const boost::system::error_code& ec, std::string_view what,

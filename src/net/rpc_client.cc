@@ -10,9 +10,12 @@ namespace hf3fs::net {
 namespace {
 
 metrics::Counter* ClientCalls(StatusCode code) {
+  static metrics::Counter* ok = metrics::Registry::Global().GetCounter(
+      "hf3fs_rpc_client_calls_total", "RPC calls made, by outcome", {{"status", "Ok"}});
+  if (code == StatusCode::kOk) return ok;
   return metrics::Registry::Global().GetCounter("hf3fs_rpc_client_calls_total",
                                                 "RPC calls made, by outcome",
-                                                {{"status", GetStatusCodeInfo(code).name}});
+                                                {{"status", StatusCodeLabel(code)}});
 }
 
 }  // namespace

@@ -8,6 +8,9 @@ void ServiceRegistry::Register(uint32_t service_id, uint32_t method_id, MethodEn
   entry.latency = metrics::Registry::Global().GetHistogram(
       "hf3fs_rpc_server_latency_seconds", "Time from a request's arrival to its response",
       {{"service", entry.service_name}, {"method", entry.method_name}});
+  entry.ok_count = metrics::Registry::Global().GetCounter(
+      "hf3fs_rpc_server_requests_total", "RPC requests handled, by outcome",
+      {{"service", entry.service_name}, {"method", entry.method_name}, {"status", "Ok"}});
   services_.emplace(service_id, entry.service_name);
   methods_.emplace(key, std::move(entry));
 }

@@ -60,6 +60,7 @@ struct MethodEntry {
   std::function<std::unique_ptr<google::protobuf::MessageLite>()> new_response;
   MethodHandler handler;
   metrics::Histogram* latency = nullptr;  // set by Register
+  metrics::Counter* ok_count = nullptr;    // set by Register
 };
 
 class ServiceRegistry {
