@@ -12,7 +12,7 @@
 #   metadata       libpq + PostgreSQL 15 server (shared KV store; tests start throwaway servers)
 #   client         libfuse3 + fuse3 (mount)
 #   tests          GoogleTest/GoogleMock, Google Benchmark, prometheus (promtool checks /metrics),
-#                  python3-pytest, fio
+#                  python3-pytest, fio, curl (quickstart health checks)
 set -euo pipefail
 
 PACKAGES=(
@@ -25,7 +25,7 @@ PACKAGES=(
   libpq-dev postgresql postgresql-contrib
   libfuse3-dev fuse3
   libgtest-dev libgmock-dev libbenchmark-dev
-  prometheus python3 python3-pytest fio procps iproute2 util-linux
+  prometheus python3 python3-pytest fio procps iproute2 util-linux curl
 )
 
 missing=()
