@@ -3,10 +3,12 @@
 
 #include <iostream>
 
+#include "admin/admin_command.h"
 #include "bench/bench_command.h"
 #include "common/cli.h"
 #include "common/config.h"
 #include "common/version.h"
+#include "mgmtd/mgmtd_server.h"
 
 int main(int argc, char** argv) {
   // --config.section.key=value arguments are config overrides for whichever command runs.
@@ -19,6 +21,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.footer("Run `hf3fs <command> --help` for a command's options. Server commands also take "
              "--config.<section>.<key>=<value> overrides.");
+  hf3fs::mgmtd::AddMgmtdCommand(app, ctx);
+  hf3fs::admin::AddAdminCommands(app, ctx);
   hf3fs::bench::AddBenchCommands(app, ctx);
 
   std::vector<std::string> args(split.rest.rbegin(), split.rest.rend() - 1);

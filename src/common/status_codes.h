@@ -47,7 +47,23 @@
   X(kRpcServerBusy, 1009, true, EAGAIN, "server busy")                                          \
   X(kRpcBadAddress, 1010, false, EINVAL, "bad network address")                                 \
   X(kRpcAttachmentTooLarge, 1011, false, EMSGSIZE, "attachment larger than the receive buffer") \
-  X(kHttpBadRequest, 1100, false, EINVAL, "bad http request")
+  X(kHttpBadRequest, 1100, false, EINVAL, "bad http request")                                   \
+  /* mgmtd: 3000-3999 */                                                                        \
+  X(kMgmtdNotPrimary, 3000, true, EAGAIN, "not the primary mgmtd")                              \
+  X(kMgmtdClusterNotInitialized, 3001, false, EINVAL, "cluster not initialized")                \
+  X(kMgmtdNodeNotFound, 3002, false, ENOENT, "node not registered")                             \
+  X(kMgmtdNodeExists, 3003, false, EEXIST, "node already registered")                           \
+  X(kMgmtdNodeDisabled, 3004, false, EPERM, "node disabled")                                    \
+  X(kMgmtdStaleHeartbeat, 3005, false, EINVAL, "stale heartbeat")                               \
+  X(kMgmtdClockSkew, 3006, false, EINVAL, "clock skew too large")                               \
+  X(kMgmtdTargetNotFound, 3007, false, ENOENT, "target not found")                              \
+  X(kMgmtdChainNotFound, 3008, false, ENOENT, "chain not found")                                \
+  X(kMgmtdInvalidChain, 3009, false, EINVAL, "invalid chain")                                   \
+  X(kMgmtdBootstrapping, 3010, true, EAGAIN, "primary mgmtd is bootstrapping")                  \
+  X(kMgmtdAuthFailed, 3011, false, EACCES, "authentication failed")                             \
+  X(kMgmtdUserNotFound, 3012, false, ENOENT, "user not found")                                  \
+  X(kMgmtdWrongNodeType, 3013, false, EINVAL, "node registered with another type")              \
+  X(kMgmtdChainTableNotFound, 3014, false, ENOENT, "chain table not found")
 
 namespace hf3fs {
 

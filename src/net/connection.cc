@@ -466,6 +466,7 @@ awaitable<Status> Connection::HandleRequest(const FrameHeader& h, rpc::Envelope&
   ctx->service_id = env.service_id();
   ctx->method_id = env.method_id();
   ctx->client_id = env.client_id();
+  ctx->token = env.token();
   ctx->peer = peer_;
   if (env.timeout_us() > 0) ctx->deadline = arrived + std::chrono::microseconds(env.timeout_us());
   inflight_count_.fetch_add(1, std::memory_order_relaxed);

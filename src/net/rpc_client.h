@@ -28,6 +28,7 @@ namespace hf3fs::net {
 
 struct CallOptions {
   Duration timeout{0};  // zero: rpc.default_timeout
+  std::string token;    // user token sent in the envelope (clusters with authentication)
   // Request attachment, sent straight from these buffers; they must stay valid until the call
   // returns.
   std::vector<std::span<const uint8_t>> attachment;

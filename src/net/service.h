@@ -33,6 +33,7 @@ struct RequestContext {
   uint32_t service_id = 0;
   uint32_t method_id = 0;
   uint64_t client_id = 0;
+  std::string token;  // the caller's user token, if it sent one
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
   std::string peer;
   std::unique_ptr<google::protobuf::MessageLite> request;
