@@ -48,6 +48,17 @@
   X(kRpcBadAddress, 1010, false, EINVAL, "bad network address")                                 \
   X(kRpcAttachmentTooLarge, 1011, false, EMSGSIZE, "attachment larger than the receive buffer") \
   X(kHttpBadRequest, 1100, false, EINVAL, "bad http request")                                   \
+  /* kv: 2000-2999 */                                                                           \
+  X(kTxnConflict, 2000, true, EAGAIN, "transaction conflict")                                   \
+  X(kTxnTooOld, 2001, true, EAGAIN, "transaction too old to validate")                          \
+  X(kTxnTooLarge, 2002, false, E2BIG, "transaction exceeds the size limit")                     \
+  X(kKvKeyTooLarge, 2003, false, ENAMETOOLONG, "key exceeds the size limit")                    \
+  X(kKvValueTooLarge, 2004, false, E2BIG, "value exceeds the size limit")                       \
+  X(kTxnClosed, 2005, false, EINVAL, "transaction already committed or cancelled")              \
+  X(kTxnReadOnly, 2006, false, EROFS, "write in a read-only transaction")                       \
+  X(kKvBackendError, 2007, false, EIO, "kv backend error")                                      \
+  X(kKvUnavailable, 2008, true, EAGAIN, "kv store unavailable")                                 \
+  X(kTxnCommitUnknown, 2009, false, EIO, "commit outcome unknown")                               \
   /* mgmtd: 3000-3999 */                                                                        \
   X(kMgmtdNotPrimary, 3000, true, EAGAIN, "not the primary mgmtd")                              \
   X(kMgmtdClusterNotInitialized, 3001, false, EINVAL, "cluster not initialized")                \

@@ -1,0 +1,413 @@
+#include "kv/postgres/pg_engine.h"
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "common/logging.h"
+#include "kv/kv_metrics.h"
+#include "kv/postgres/pg_connection.h"
+
+namespace hf3fs::kv {
+namespace {
+
+using pg::PgConnection;
+using pg::PgParam;
+using pg::PgResultPtr;
+using pg::Stmt;
+using Clock = std::chrono::steady_clock;
+
+std::string_view Field(PGresult* res, int row, int col) {
+  return std::string_view(PQgetvalue(res, row, col), static_cast<size_t>(PQgetlength(res, row, col)));
+}
+
+// A bounded pool of prepared connections. After a connection breaks, idle connections opened
+// before it are dropped too (a server restart breaks them all), by bumping the generation.
+class ConnectionPool {
+ public:
+  explicit ConnectionPool(const PostgresEngineOptions& options) : options_(options) {}
+
+  Result<std::unique_ptr<PgConnection>> Acquire() {
+    std::unique_lock lock(mu_);
+    auto deadline = Clock::now() + options_.pool_wait;
+    while (true) {
+      while (!idle_.empty()) {
+        auto conn = std::move(idle_.back());
+        idle_.pop_back();
+        if (conn->generation == generation_) return conn;
+        --open_;
+      }
+      if (open_ < options_.max_connections) break;
+      if (cv_.wait_until(lock, deadline) == std::cv_status::timeout && idle_.empty() &&
+          open_ >= options_.max_connections) {
+        return MakeStatus(StatusCode::kKvUnavailable,
+                          "no postgres connection free within {} ms ({} open)",
+                          options_.pool_wait.count(), open_);
+      }
+    }
+    ++open_;
+    uint64_t generation = generation_;
+    lock.unlock();
+    auto conn = OpenPrepared();
+    if (!conn.ok()) {
+      Release(nullptr, /*healthy=*/false);
+      return std::move(conn).status();
+    }
+    (*conn)->generation = generation;
+    return conn;
+  }
+
+  // Returns a connection (or nullptr for one that was never opened). Unhealthy connections are
+  // closed and invalidate the idle ones.
+  void Release(std::unique_ptr<PgConnection> conn, bool healthy) {
+    {
+      std::lock_guard lock(mu_);
+      if (conn && healthy && conn->generation == generation_) {
+        idle_.push_back(std::move(conn));
+      } else {
+        --open_;
+        if (!healthy) ++generation_;
+      }
+    }
+    cv_.notify_one();
+  }
+
+  // Adds a connection opened outside the pool.
+  void Adopt(std::unique_ptr<PgConnection> conn) {
+    std::lock_guard lock(mu_);
+    ++open_;
+    conn->generation = generation_;
+    idle_.push_back(std::move(conn));
+  }
+
+  Result<std::unique_ptr<PgConnection>> OpenPrepared() {
+    HF3FS_TRY_ASSIGN(auto conn, PgConnection::Connect(options_.conninfo, options_.connect_timeout));
+    HF3FS_TRY(conn->Prepare(options_.table));
+    return conn;
+  }
+
+ private:
+  const PostgresEngineOptions& options_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::unique_ptr<PgConnection>> idle_;
+  uint32_t open_ = 0;  // idle + checked out
+  uint64_t generation_ = 0;
+};
+
+class PgTransaction final : public Transaction {
+ public:
+  PgTransaction(TxnOptions options, std::unique_ptr<PgConnection> conn, ConnectionPool* pool,
+                const PostgresEngineOptions* engine_options, const KvMetrics* metrics)
+      : options_(options), conn_(std::move(conn)), pool_(pool), engine_options_(engine_options),
+        metrics_(metrics) {
+    metrics_->begins->Inc();
+  }
+  ~PgTransaction() override { Cancel(); }
+
+  Result<std::optional<std::string>> Get(std::string_view key) override { return ReadKey(key); }
+  Result<std::optional<std::string>> SnapshotGet(std::string_view key) override {
+    return ReadKey(key);
+  }
+  Result<RangeResult> GetRange(std::string_view begin, std::string_view end, uint32_t limit,
+                               bool reverse) override {
+    return ReadRange(begin, end, limit, reverse);
+  }
+  Result<RangeResult> SnapshotGetRange(std::string_view begin, std::string_view end,
+                                       uint32_t limit, bool reverse) override {
+    return ReadRange(begin, end, limit, reverse);
+  }
+
+  Status Set(std::string_view key, std::string_view value) override {
+    HF3FS_TRY(CheckWritable(key.size() + value.size()));
+    HF3FS_TRY(CheckKey(key));
+    HF3FS_TRY(CheckValue(value));
+    return Write(Stmt::kSet, {PgParam::Bytes(key), PgParam::Bytes(value)},
+                 key.size() + value.size());
+  }
+
+  Status Clear(std::string_view key) override {
+    HF3FS_TRY(CheckWritable(key.size()));
+    HF3FS_TRY(CheckKey(key));
+    return Write(Stmt::kClear, {PgParam::Bytes(key)}, key.size());
+  }
+
+  Status ClearRange(std::string_view begin, std::string_view end) override {
+    HF3FS_TRY(CheckWritable(begin.size() + end.size()));
+    HF3FS_TRY(CheckRangeBounds(begin, end));
+    if (begin >= end) return Status::Ok();
+    return Write(Stmt::kClearRange, {PgParam::Bytes(begin), PgParam::Bytes(end)},
+                 begin.size() + end.size());
+  }
+
+  Status AddReadConflict(std::string_view key) override {
+    HF3FS_TRY(CheckUsable());
+    HF3FS_TRY(CheckKey(key));
+    HF3FS_TRY(CheckReadRoom(key.size()));
+    HF3FS_TRY(Run(Stmt::kExists, {PgParam::Bytes(key)}));
+    read_bytes_ += key.size();
+    return Status::Ok();
+  }
+
+  Status AddReadConflictRange(std::string_view begin, std::string_view end) override {
+    HF3FS_TRY(CheckUsable());
+    HF3FS_TRY(CheckRangeBounds(begin, end));
+    if (begin >= end) return Status::Ok();
+    HF3FS_TRY(CheckReadRoom(begin.size() + end.size()));
+    HF3FS_TRY(Run(Stmt::kCountRange, {PgParam::Bytes(begin), PgParam::Bytes(end)}));
+    read_bytes_ += begin.size() + end.size();
+    return Status::Ok();
+  }
+
+  Status Commit() override {
+    HF3FS_TRY(CheckOpen());
+    if (!failed_.ok()) {
+      Status st = failed_;
+      Close();
+      return Count(st);
+    }
+    auto start = Clock::now();
+    Status st = conn_->Command("COMMIT");
+    if (st.ok() && !xid_.empty() && LoseCommitReply()) {
+      st = Status(StatusCode::kKvUnavailable, "injected fault: COMMIT reply lost");
+    }
+    if (!st.ok() && (st.code() == StatusCode::kKvUnavailable || !conn_->healthy())) {
+      // The reply was lost: the commit may or may not have happened.
+      HF3FS_LOG_WARN("kv.postgres_commit_reply_lost xid={} error=\"{}\"", xid_, st);
+      st = xid_.empty() ? st : ResolveCommit();
+    }
+    if (st.ok() && !xid_.empty()) {
+      metrics_->commit_latency->Observe(std::chrono::duration<double>(Clock::now() - start).count());
+    }
+    Close();
+    return Count(st);
+  }
+
+  void Cancel() override {
+    if (conn_ == nullptr) return;
+    Close();
+  }
+
+  Status Begin() {
+    Status st = conn_->Command(options_.read_only
+                                   ? "BEGIN ISOLATION LEVEL SERIALIZABLE, READ ONLY"
+                                   : "BEGIN ISOLATION LEVEL SERIALIZABLE");
+    if (!st.ok()) Fail(st);
+    return st;
+  }
+
+ private:
+  Status CheckOpen() const {
+    if (conn_ == nullptr) {
+      return Status(StatusCode::kTxnClosed, "transaction already committed or cancelled");
+    }
+    return Status::Ok();
+  }
+  Status CheckUsable() const {
+    HF3FS_TRY(CheckOpen());
+    return failed_;
+  }
+  Status CheckWritable(size_t add_bytes) const {
+    HF3FS_TRY(CheckUsable());
+    if (options_.read_only) {
+      return Status(StatusCode::kTxnReadOnly, "write in a read-only transaction");
+    }
+    if (write_bytes_ + add_bytes > kMaxTxnBytes) {
+      return MakeStatus(StatusCode::kTxnTooLarge,
+                        "transaction writes would reach {} bytes (max {})",
+                        write_bytes_ + add_bytes, kMaxTxnBytes);
+    }
+    return Status::Ok();
+  }
+  Status CheckReadRoom(size_t add_bytes) const {
+    if (read_bytes_ + add_bytes > kMaxTxnBytes) {
+      return MakeStatus(StatusCode::kTxnTooLarge,
+                        "transaction read conflicts would reach {} bytes (max {})",
+                        read_bytes_ + add_bytes, kMaxTxnBytes);
+    }
+    return Status::Ok();
+  }
+
+  // Runs a statement; a failure poisons the transaction (PostgreSQL aborted it).
+  Result<PgResultPtr> Run(Stmt stmt, const std::vector<PgParam>& params) {
+    auto res = conn_->Query(stmt, params);
+    if (!res.ok()) Fail(res.status());
+    return res;
+  }
+
+  Status Write(Stmt stmt, const std::vector<PgParam>& params, size_t bytes) {
+    HF3FS_TRY_ASSIGN(auto res, Run(stmt, params));
+    if (xid_.empty() && PQntuples(res.get()) == 1) xid_ = std::string(Field(res.get(), 0, 0));
+    write_bytes_ += bytes;
+    return Status::Ok();
+  }
+
+  Result<std::optional<std::string>> ReadKey(std::string_view key) {
+    HF3FS_TRY(CheckUsable());
+    HF3FS_TRY(CheckKey(key));
+    HF3FS_TRY(CheckReadRoom(key.size()));
+    HF3FS_TRY_ASSIGN(auto res, Run(Stmt::kGet, {PgParam::Bytes(key)}));
+    read_bytes_ += key.size();
+    if (PQntuples(res.get()) == 0) return std::optional<std::string>();
+    return std::optional<std::string>(std::string(Field(res.get(), 0, 0)));
+  }
+
+  Result<RangeResult> ReadRange(std::string_view begin, std::string_view end, uint32_t limit,
+                                bool reverse) {
+    HF3FS_TRY(CheckUsable());
+    HF3FS_TRY(CheckRangeBounds(begin, end));
+    RangeResult result;
+    if (begin >= end) return result;
+    HF3FS_TRY(CheckReadRoom(begin.size() + end.size()));
+    // One row past the limit decides has_more (the same rows the OCC backends examine).
+    PgParam lim = limit == 0 ? PgParam::Null() : PgParam::Int8(int64_t{limit} + 1);
+    HF3FS_TRY_ASSIGN(auto res, Run(reverse ? Stmt::kRangeDesc : Stmt::kRangeAsc,
+                                   {PgParam::Bytes(begin), PgParam::Bytes(end), lim}));
+    read_bytes_ += begin.size() + end.size();
+    int rows = PQntuples(res.get());
+    result.has_more = limit != 0 && static_cast<uint32_t>(rows) > limit;
+    int take = result.has_more ? static_cast<int>(limit) : rows;
+    result.kvs.reserve(static_cast<size_t>(take));
+    for (int r = 0; r < take; ++r) {
+      result.kvs.push_back(
+          KeyValue{std::string(Field(res.get(), r, 0)), std::string(Field(res.get(), r, 1))});
+    }
+    return result;
+  }
+
+  bool LoseCommitReply() {
+    uint32_t every = engine_options_->fault_lose_commit_reply_every;
+    if (every == 0) return false;
+    static std::atomic<uint64_t> commits{0};
+    return ++commits % every == 0;
+  }
+
+  void Fail(const Status& st) {
+    if (failed_.ok()) failed_ = st;
+  }
+
+  // Asks a new connection whether transaction xid_ committed, until commit_resolve_timeout.
+  Status ResolveCommit() {
+    auto deadline = Clock::now() + engine_options_->commit_resolve_timeout;
+    auto backoff = std::chrono::milliseconds(20);
+    Status last;
+    while (true) {
+      auto conn = pool_->OpenPrepared();
+      if (conn.ok()) {
+        auto res = (*conn)->Query(Stmt::kXactStatus, {PgParam::Text(xid_)});
+        if (res.ok() && PQntuples(res->get()) == 1) {
+          std::string_view status = PQgetisnull(res->get(), 0, 0) ? "" : Field(res->get(), 0, 0);
+          HF3FS_LOG_INFO("kv.postgres_commit_resolved xid={} status=\"{}\"", xid_, status);
+          if (status == "committed") return Status::Ok();
+          if (status == "aborted") {
+            return MakeStatus(StatusCode::kKvUnavailable,
+                              "postgres connection lost during COMMIT; transaction {} aborted",
+                              xid_);
+          }
+          if (status.empty()) {
+            return MakeStatus(StatusCode::kTxnCommitUnknown,
+                              "postgres no longer knows transaction {}", xid_);
+          }
+          last = MakeStatus(StatusCode::kKvUnavailable, "transaction {} still {}", xid_, status);
+        } else {
+          last = res.ok() ? Status(StatusCode::kKvBackendError, "no row") : res.status();
+        }
+      } else {
+        last = conn.status();
+      }
+      if (Clock::now() + backoff > deadline) {
+        return MakeStatus(StatusCode::kTxnCommitUnknown,
+                          "postgres connection lost during COMMIT of transaction {}; could not "
+                          "resolve within {} ms: {}",
+                          xid_, engine_options_->commit_resolve_timeout.count(), last);
+      }
+      std::this_thread::sleep_for(backoff);
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(500));
+    }
+  }
+
+  // Ends the PostgreSQL transaction if still open and returns the connection to the pool.
+  void Close() {
+    bool healthy = conn_->healthy();
+    if (healthy && conn_->transaction_status() != PQTRANS_IDLE) {
+      healthy = conn_->Command("ROLLBACK").ok() && conn_->transaction_status() == PQTRANS_IDLE;
+    }
+    pool_->Release(std::move(conn_), healthy);
+    conn_ = nullptr;
+  }
+
+  Status Count(Status st) {
+    if (st.ok()) {
+      metrics_->commits->Inc();
+    } else if (st.code() == StatusCode::kTxnConflict) {
+      metrics_->conflicts->Inc();
+    } else {
+      metrics_->errors->Inc();
+    }
+    return st;
+  }
+
+  const TxnOptions options_;
+  std::unique_ptr<PgConnection> conn_;  // null once closed
+  ConnectionPool* pool_;
+  const PostgresEngineOptions* engine_options_;
+  const KvMetrics* metrics_;
+  Status failed_;     // the first failure; PostgreSQL aborted the transaction
+  std::string xid_;   // the transaction id, once it wrote
+  uint64_t write_bytes_ = 0;
+  uint64_t read_bytes_ = 0;
+};
+
+class PgEngine final : public Engine {
+ public:
+  explicit PgEngine(const PostgresEngineOptions& options)
+      : options_(options), pool_(options_), metrics_(&KvMetrics::For("postgres")) {}
+
+  Status Init() {
+    if (!pg::IsValidTableName(options_.table)) {
+      return MakeStatus(StatusCode::kInvalidArgument,
+                        "postgres table name '{}' is not a plain identifier", options_.table);
+    }
+    HF3FS_TRY_ASSIGN(auto conn, PgConnection::Connect(options_.conninfo, options_.connect_timeout));
+    HF3FS_TRY(conn->EnsureTable(options_.table));
+    HF3FS_TRY(conn->Prepare(options_.table));
+    pool_.Adopt(std::move(conn));
+    return Status::Ok();
+  }
+
+  Result<std::unique_ptr<Transaction>> Begin(TxnOptions options) override {
+    auto conn = pool_.Acquire();
+    if (!conn.ok()) {
+      metrics_->errors->Inc();
+      return std::move(conn).status();
+    }
+    auto txn = std::make_unique<PgTransaction>(options, std::move(*conn), &pool_, &options_,
+                                               metrics_);
+    Status st = txn->Begin();
+    if (!st.ok()) {
+      metrics_->errors->Inc();
+      return st;  // the transaction's destructor returns the broken connection
+    }
+    return std::unique_ptr<Transaction>(std::move(txn));
+  }
+
+  std::string_view backend() const override { return "postgres"; }
+
+ private:
+  const PostgresEngineOptions options_;
+  ConnectionPool pool_;
+  const KvMetrics* metrics_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Engine>> OpenPostgresEngine(const PostgresEngineOptions& options) {
+  auto engine = std::make_unique<PgEngine>(options);
+  HF3FS_TRY(engine->Init());
+  HF3FS_LOG_INFO("kv.postgres_opened table={}", options.table);
+  return std::unique_ptr<Engine>(std::move(engine));
+}
+
+}  // namespace hf3fs::kv
