@@ -18,8 +18,9 @@
 //   - Reads answered entirely by the transaction's own writes (read-your-writes) of a single key
 //     add no conflict: their value cannot change under the transaction.
 // Writes (Set, Clear, ClearRange) are buffered or applied inside the transaction and become
-// visible to other transactions atomically at Commit. Blind writes (writes of keys never read)
-// never conflict with each other: the later commit wins.
+// visible to other transactions atomically at Commit. In the memory and RocksDB backends blind
+// writes (writes of keys never read) never conflict with each other and the later commit wins;
+// PostgreSQL reports kTxnConflict when two open transactions write the same row.
 // A read-only transaction (TxnOptions::read_only) sees a consistent snapshot; its writes fail with
 // kTxnReadOnly. Its Commit validates nothing in the memory and RocksDB backends (always ok);
 // PostgreSQL may still report kTxnConflict for it.

@@ -1,0 +1,40 @@
+#include "kv/kv_config.h"
+
+#include "kv/memory/memory_engine.h"
+#include "kv/postgres/pg_engine.h"
+#include "kv/rocksdb/rocksdb_engine.h"
+
+namespace hf3fs::kv {
+
+Result<std::unique_ptr<Engine>> OpenEngine(const KvConfig& config) {
+  const std::string backend = config.backend.Get();
+  if (backend == "memory") {
+    return OpenMemoryEngine(MemoryEngineOptions{config.conflict_log_max_bytes.Get()});
+  }
+  if (backend == "rocksdb") {
+    if (config.rocksdb.path.Get().empty()) {
+      return Status(StatusCode::kConfigInvalid, "kv.backend = \"rocksdb\" needs kv.rocksdb.path");
+    }
+    RocksDbEngineOptions o;
+    o.path = config.rocksdb.path.Get();
+    o.sync_wal = config.rocksdb.sync_wal.Get();
+    o.max_group_commit_bytes = config.rocksdb.max_group_commit_bytes.Get();
+    o.block_cache_bytes = config.rocksdb.block_cache_bytes.Get();
+    o.conflict_log_max_bytes = config.conflict_log_max_bytes.Get();
+    return OpenRocksDbEngine(o);
+  }
+  if (config.postgres.conninfo.Get().empty()) {
+    return Status(StatusCode::kConfigInvalid, "kv.backend = \"postgres\" needs kv.postgres.conninfo");
+  }
+  auto ms = [](Duration d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d); };
+  PostgresEngineOptions o;
+  o.conninfo = config.postgres.conninfo.Get();
+  o.table = config.postgres.table.Get();
+  o.max_connections = config.postgres.max_connections.Get();
+  o.connect_timeout = ms(config.postgres.connect_timeout.Get());
+  o.pool_wait = ms(config.postgres.pool_wait.Get());
+  o.commit_resolve_timeout = ms(config.postgres.commit_resolve_timeout.Get());
+  return OpenPostgresEngine(o);
+}
+
+}  // namespace hf3fs::kv
