@@ -10,6 +10,7 @@
 #include <compare>
 #include <cstdint>
 #include <functional>
+#include <ostream>
 
 namespace hf3fs {
 
@@ -44,6 +45,11 @@ using RequestId = StrongId<struct RequestIdTag, uint64_t>;
 using SessionId = StrongId<struct SessionIdTag, uint64_t>;
 
 inline constexpr InodeId kRootInodeId{1};
+
+template <typename Tag, typename Rep>
+std::ostream& operator<<(std::ostream& os, const StrongId<Tag, Rep>& id) {
+  return os << id.value();
+}
 
 }  // namespace hf3fs
 
