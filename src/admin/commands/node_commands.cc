@@ -1,5 +1,5 @@
 // init-cluster, register-node, unregister-node, enable-node, disable-node, set-node-tags,
-// list-nodes, list-clients.
+// list-nodes, who-is-primary, list-clients.
 #include <iostream>
 
 #include "admin/admin_command.h"
@@ -133,6 +133,22 @@ void AddNodeCommands(CLI::App& admin, CliContext& ctx) {
                               n["address"].get<std::string>()});
             }
             PrintTable({"NODE", "TYPE", "STATUS", "ADDRESS"}, rows);
+          });
+    });
+  }
+  {
+    auto a = std::make_shared<Args>();
+    auto* cmd = admin.add_subcommand(
+        "who-is-primary", "ask the first --mgmtd address which mgmtd holds the primary lease");
+    AddCommonOptions(cmd, a->o);
+    cmd->callback([a, &ctx] {
+      ctx.exit_code = RunAdmin(
+          a->o, CallFn<mgmtd::GetPrimaryRsp>(mgmtd::MGMTD_GET_PRIMARY, mgmtd::GetPrimaryReq()),
+          [](const nlohmann::json& j) {
+            std::cout << (j["is_primary"].get<bool>() ? "this mgmtd is the primary"
+                                                      : "this mgmtd is a standby")
+                      << "; primary: node " << j["primary_node_id"] << " at "
+                      << j["primary_address"].get<std::string>() << "\n";
           });
     });
   }
