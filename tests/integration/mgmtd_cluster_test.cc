@@ -11,11 +11,14 @@
 #include <atomic>
 #include <csignal>
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <map>
 #include <thread>
 
+#include "client/heartbeater.h"
 #include "client/mgmtd_client.h"
+#include "common/log_config.h"
 #include "net/test_util.h"
 #include "tests/integration/process.h"
 
@@ -237,6 +240,46 @@ TEST_F(MgmtdCluster, RoutingCacheRefreshesOnlyWhenChanged) {
   EXPECT_GT(cache.version(), v1);
   EXPECT_EQ(cache.Get()->nodes_size(), 1);
   cache.Stop();
+}
+
+TEST_F(MgmtdCluster, HeartbeatRepliesDeliverConfigThatNodesHotApply) {
+  ASSERT_EQ(Admin({"init-cluster", "itest"}).exit_code, 0);
+  ASSERT_EQ(Admin({"register-node", "21", "storage"}).exit_code, 0);
+  struct NodeConfig : config::Section {
+    LogConfig log{this, "log"};
+    config::Item<uint32_t> restart_only{this, "restart_only", 1, "needs a restart"};
+  } node_cfg;
+  client::Heartbeater hb(*mgmtd_, pool_.Get(0),
+                         {21, mgmtd::NODE_STORAGE, "itest", "127.0.0.1:1", ""}, &node_cfg, 100ms);
+  hb.Start();
+  for (int i = 0; i < 100 && hb.routing_version() == 0; ++i) std::this_thread::sleep_for(20ms);
+  EXPECT_TRUE(hb.last_status().ok()) << hb.last_status();
+  auto toml = dir_ / "storage.toml";
+  std::ofstream(toml) << "[log]\nlevel = \"debug\"\n";
+  ASSERT_EQ(Admin({"set-config", "storage", toml.string()}).exit_code, 0);
+  for (int i = 0; i < 100 && hb.config_version() == 0; ++i) std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(hb.config_version(), 1u);
+  EXPECT_EQ(node_cfg.log.level.Get(), "debug");
+  // A config that changes a key needing a restart is refused as a whole.
+  std::ofstream(toml) << "restart_only = 2\n[log]\nlevel = \"warn\"\n";
+  ASSERT_EQ(Admin({"set-config", "storage", toml.string()}).exit_code, 0);
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(hb.config_version(), 1u);
+  EXPECT_EQ(node_cfg.log.level.Get(), "debug");
+  EXPECT_EQ(node_cfg.restart_only.Get(), 1u);
+  auto get = AdminJson({"get-config", "storage"});
+  EXPECT_EQ(get["config"]["version"], "2");
+  // Heartbeats that name another cluster are refused with a clear error.
+  client::Heartbeater stranger(*mgmtd_, pool_.Get(0),
+                               {21, mgmtd::NODE_STORAGE, "other", "127.0.0.1:1", ""}, nullptr,
+                               100ms);
+  stranger.Start();
+  std::this_thread::sleep_for(300ms);
+  stranger.Stop();
+  EXPECT_NE(stranger.last_status().message().find("cluster 'other'"), std::string::npos)
+      << stranger.last_status();
+  hb.Stop();
+  ASSERT_TRUE(logging::Init({}).ok());
 }
 
 }  // namespace

@@ -28,7 +28,13 @@ Result<HeartbeatRsp> Heartbeat(OpContext& ctx, const HeartbeatReq& req) {
   }
   auto rsp = kv::RunTransaction(ctx.engine, ctx.retry,
                                 [&](kv::Transaction& txn) -> Result<HeartbeatRsp> {
-    HF3FS_TRY(store::RequireCluster(txn));
+    HF3FS_TRY_ASSIGN(auto cluster, store::RequireCluster(txn));
+    if (!req.cluster_id().empty() && req.cluster_id() != cluster.cluster_id()) {
+      return MakeStatus(StatusCode::kInvalidArgument,
+                        "node {} is configured for cluster '{}' but this mgmtd serves cluster "
+                        "'{}': check the node's cluster_id and mgmtd addresses",
+                        req.node_id(), req.cluster_id(), cluster.cluster_id());
+    }
     HF3FS_TRY_ASSIGN(auto n, store::Get<NodeRecord>(txn, store::NodeKey(NodeId(req.node_id())),
                                                     true));
     if (!n) {

@@ -149,6 +149,11 @@ TEST_F(MgmtdOpsTest, HeartbeatsAreValidated) {
   auto skewed = Hb(5);
   skewed.set_sent_unix_ms(now_ms_ + 3600 * 1000);
   EXPECT_EQ(Heartbeat(*ctx_, skewed).status().code(), StatusCode::kMgmtdClockSkew);
+  auto wrong_cluster = Hb(5);
+  wrong_cluster.set_cluster_id("someone-else");
+  auto wc = Heartbeat(*ctx_, wrong_cluster);
+  EXPECT_EQ(wc.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(wc.status().message().find("someone-else"), std::string::npos);
   auto wrong_type = Hb(5);
   wrong_type.set_type(NODE_META);
   EXPECT_EQ(Heartbeat(*ctx_, wrong_type).status().code(), StatusCode::kMgmtdWrongNodeType);
