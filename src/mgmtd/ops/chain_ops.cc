@@ -3,6 +3,7 @@
 #include <set>
 
 #include "common/logging.h"
+#include "common/metrics.h"
 #include "mgmtd/ops/ops.h"
 #include "mgmtd/store/mgmtd_store.h"
 
@@ -370,9 +371,13 @@ Result<uint32_t> UpdateChains(OpContext& ctx) {
     };
     HF3FS_TRY_ASSIGN(auto chains, store::List<ChainRecord>(txn, store::ChainPrefix()));
     uint32_t n = 0;
+    std::map<PublicState, int> target_states;
+    int chains_without_head = 0;
     for (const auto& c : chains) {
       Chain before = ToChain(c);
       Chain after = NextChain(before, observe);
+      for (const auto& t : after.targets) target_states[t.state]++;
+      if (!after.Head().valid()) ++chains_without_head;
       if (after == before) continue;
       HF3FS_LOG_INFO("mgmtd.chain_changed before=\"{}\" after=\"{}\"", Describe(before),
                      Describe(after));
@@ -380,6 +385,17 @@ Result<uint32_t> UpdateChains(OpContext& ctx) {
       ++n;
     }
     if (n > 0 || ctx.state.LivenessChanged(alive)) HF3FS_TRY(store::BumpRoutingVersion(txn));
+    auto& reg = metrics::Registry::Global();
+    for (auto s : {PublicState::kServing, PublicState::kSyncing, PublicState::kWaiting,
+                   PublicState::kLastSrv, PublicState::kOffline}) {
+      reg.GetGauge("hf3fs_mgmtd_targets", "Targets in chains, by public state",
+                   {{"public_state", std::string(ToString(s))}})
+          ->Set(target_states[s]);
+    }
+    reg.GetGauge("hf3fs_mgmtd_chains_without_serving_target",
+                 "Chains that cannot serve: no SERVING target")
+        ->Set(chains_without_head);
+    reg.GetGauge("hf3fs_mgmtd_chains", "Chains")->Set(static_cast<double>(chains.size()));
     return n;
   });
   if (changed.ok()) ctx.state.SetPublishedLiveness(std::move(alive));
