@@ -1,11 +1,10 @@
 #!/usr/bin/env bash
-# Quick start: install dependencies, build, and run what hf3fs has so far.
+# Quick start: install dependencies, build, and run what hf3fs has so far in the foreground.
 #
-# Today that is the RPC layer every hf3fs service is built on: this script starts an RPC server
-# process (Core service, /metrics and /healthz over HTTP), measures it against raw TCP from a
-# second process, prints the figures and keeps the server running in the foreground until you
-# press Ctrl-C. When the cluster roles land, this becomes `hf3fs local up` with a mounted file
-# system.
+# Today that is the cluster manager: this script starts `hf3fs mgmtd` with its embedded RocksDB
+# store under ./local-cluster, initializes the cluster the first time, shows it with the admin CLI
+# and keeps running until Ctrl-C (state survives restarts). Storage, metadata and the FUSE mount
+# arrive with their issues; then this becomes `hf3fs local up` with a mounted file system.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,26 +12,33 @@ bash scripts/install-deps.sh
 cmake --preset release >/dev/null
 cmake --build --preset release --target hf3fs
 
-bin=build/release/apps/hf3fs
-rpc_port=${RPC_PORT:-8590}
-http_port=${HTTP_PORT:-8591}
+bin=$(pwd)/build/release/apps/hf3fs
+dir=${HF3FS_LOCAL_DIR:-$(pwd)/local-cluster}
+rpc=${MGMTD_ADDRESS:-127.0.0.1:8000}
+http=${MGMTD_HTTP_ADDRESS:-127.0.0.1:8001}
+mkdir -p "$dir"
 
-"$bin" bench rpc-server --config.server.listen=127.0.0.1:$rpc_port \
-  --config.server.http_listen=127.0.0.1:$http_port &
-server=$!
-trap 'kill -TERM $server 2>/dev/null; wait $server 2>/dev/null' EXIT
+"$bin" mgmtd --config.server.listen="$rpc" --config.server.http_listen="$http" \
+  --config.kv.rocksdb.path="$dir/mgmtd-kv" --config.log.file="$dir/mgmtd.log" &
+mgmtd=$!
+trap 'kill -TERM $mgmtd 2>/dev/null; wait $mgmtd 2>/dev/null' EXIT
+export HF3FS_MGMTD=$rpc
 for _ in $(seq 100); do
-  curl -sf "http://127.0.0.1:$http_port/healthz" >/dev/null 2>&1 && break
-  kill -0 $server 2>/dev/null || { echo "the server did not start (see its log above)"; exit 1; }
+  "$bin" admin who-is-primary --json 2>/dev/null | grep -q '"is_primary":true' && break
+  kill -0 $mgmtd 2>/dev/null || { echo "mgmtd did not start; see $dir/mgmtd.log"; exit 1; }
   sleep 0.1
 done
+"$bin" admin init-cluster local >/dev/null
 
-echo
-echo "== RPC figures against the server on 127.0.0.1:$rpc_port"
-"$bin" bench rpc --connect 127.0.0.1:$rpc_port --seconds 2
-echo "== in-process, with raw TCP measured in the same run"
-"$bin" bench rpc --seconds 2
-echo
-echo "The server is still running: metrics at http://127.0.0.1:$http_port/metrics,"
-echo "health at http://127.0.0.1:$http_port/healthz. Press Ctrl-C to stop it."
-wait $server
+cat <<MSG
+
+hf3fs mgmtd is running at $rpc (state in $dir, log in $dir/mgmtd.log).
+  metrics:  curl http://$http/metrics
+  try:      export HF3FS_MGMTD=$rpc
+            $bin admin register-node 10001 storage
+            $bin admin list-nodes
+            $bin admin gen-placement --nodes 3 --replicas 3 --out $dir/placement
+            $bin bench rpc
+Press Ctrl-C to stop.
+MSG
+wait $mgmtd
