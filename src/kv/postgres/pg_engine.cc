@@ -164,9 +164,8 @@ class PgTransaction final : public Transaction {
   Status Commit() override {
     HF3FS_TRY(CheckOpen());
     if (!failed_.ok()) {
-      Status st = failed_;
       Close();
-      return Count(st);
+      return failed_;
     }
     auto start = Clock::now();
     Status st = conn_->Command("COMMIT");
@@ -284,8 +283,15 @@ class PgTransaction final : public Transaction {
     return ++commits % every == 0;
   }
 
+  // Records the first failure of a statement; Commit returns it (counted here, not there).
   void Fail(const Status& st) {
-    if (failed_.ok()) failed_ = st;
+    if (!failed_.ok()) return;
+    failed_ = st;
+    if (st.code() == StatusCode::kTxnConflict) {
+      metrics_->conflicts->Inc();
+    } else {
+      metrics_->errors->Inc();
+    }
   }
 
   // Asks a new connection whether transaction xid_ committed, until commit_resolve_timeout.
@@ -386,10 +392,7 @@ class PgEngine final : public Engine {
     auto txn = std::make_unique<PgTransaction>(options, std::move(*conn), &pool_, &options_,
                                                metrics_);
     Status st = txn->Begin();
-    if (!st.ok()) {
-      metrics_->errors->Inc();
-      return st;  // the transaction's destructor returns the broken connection
-    }
+    if (!st.ok()) return st;  // counted by the transaction, whose destructor drops the connection
     return std::unique_ptr<Transaction>(std::move(txn));
   }
 
