@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "common/logging.h"
+#include "common/metrics.h"
 #include "kv/retry.h"
 #include "kv/kv_metrics.h"
 #include "kv/memory/memory_engine.h"
@@ -65,6 +66,10 @@ nlohmann::json RunClients(kv::Engine& engine, int clients, uint64_t dir,
   std::vector<std::vector<double>> latencies(clients);
   const auto& metrics = kv::KvMetrics::For(engine.backend());
   uint64_t conflicts_before = metrics.conflicts->Value();
+  auto* groups = metrics::Registry::Global().GetCounter(
+      "hf3fs_kv_rocksdb_group_writes_total",
+      "WriteBatches written by group commit (commits per group = commits / this)");
+  uint64_t groups_before = groups->Value();
   auto start = Clock::now();
   auto end = start + duration;
   std::vector<std::thread> threads;
@@ -116,6 +121,10 @@ nlohmann::json RunClients(kv::Engine& engine, int clients, uint64_t dir,
   j["p50_ms"] = std::round(Percentile(all, 0.50) * 1000) / 1000;
   j["p99_ms"] = std::round(Percentile(all, 0.99) * 1000) / 1000;
   j["errors"] = errors.load();
+  if (engine.backend() == "rocksdb" && groups->Value() > groups_before) {
+    j["commits_per_group"] =
+        std::round(10.0 * committed / double(groups->Value() - groups_before)) / 10;
+  }
   return j;
 }
 

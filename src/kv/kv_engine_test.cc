@@ -17,7 +17,9 @@
 #include <thread>
 
 #include "common/logging.h"
+#include "common/metrics.h"
 #include "kv/engine.h"
+#include "kv/kv_config.h"
 #include "kv/memory/memory_engine.h"
 #include "kv/postgres/pg_engine.h"
 #include "kv/postgres/pg_test_server.h"
@@ -586,6 +588,23 @@ TYPED_TEST(KvEngineTest, SizeLimitsAreEnforcedAndLeaveTheTransactionUsable) {
   EXPECT_EQ(r->kvs.back().value, big_value);
 }
 
+TYPED_TEST(KvEngineTest, ReadConflictsAreBounded) {
+  std::string key(kMaxKeyBytes, 'r');
+  auto txn = this->Begin();
+  Status st;
+  int added = 0;
+  for (; added < 2000 && st.ok(); ++added) {
+    key.back() = static_cast<char>(added % 256);
+    key[key.size() - 2] = static_cast<char>(added / 256);
+    st = txn->AddReadConflict(key);
+  }
+  EXPECT_EQ(st.code(), StatusCode::kTxnTooLarge) << st;
+  EXPECT_EQ(added - 1, static_cast<int>(kMaxTxnBytes / (2 * kMaxKeyBytes + 1)));
+  ASSERT_OK(txn->Set("still", "usable"));
+  ASSERT_OK(txn->Commit());
+  EXPECT_EQ(this->Read("still"), "usable");
+}
+
 TYPED_TEST(KvEngineTest, ManyKeys) {
   constexpr int kKeys = 10000;
   constexpr int kPerTxn = 1000;
@@ -794,6 +813,33 @@ TEST(RocksDbEngineTest, ConcurrentCommitsShareGroupWrites) {
   EXPECT_EQ(r->kvs.size(), size_t{kThreads * kPerThread});
 }
 
+TEST(RocksDbEngineTest, GroupCommitRespectsItsByteBound) {
+  // With a bound smaller than any commit, every group holds exactly one commit.
+  TempDir dir;
+  auto* groups = metrics::Registry::Global().GetCounter("hf3fs_kv_rocksdb_group_writes_total", "");
+  auto engine = std::move(*OpenRocksDbEngine(
+      RocksDbEngineOptions{.path = dir.path + "/db", .max_group_commit_bytes = 1}));
+  uint64_t before = groups->Value();
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 25;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        auto txn = std::move(*engine->Begin());
+        EXPECT_OK(txn->Set(fmt::format("t{}/{}", t, i), "v"));
+        EXPECT_OK(txn->Commit());
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(groups->Value() - before, uint64_t{kThreads * kPerThread});
+  auto txn = std::move(*engine->Begin());
+  auto r = txn->GetRange("t", "u", 0);
+  ASSERT_OK(r);
+  EXPECT_EQ(r->kvs.size(), size_t{kThreads * kPerThread});
+}
+
 // ---- PostgreSQL-specific ---------------------------------------------------------------------
 
 TEST(PostgresEngineTest, UnreachableServerIsUnavailable) {
@@ -820,6 +866,57 @@ TEST(PostgresEngineTest, CommitsWhoseReplyIsLostAreResolvedExactly) {
   EXPECT_EQ(*ReadCounter(**engine, "counter"), 30u);
   engine->reset();
   PostgresBackend::TearDownSuite();
+}
+
+TEST(PostgresEngineTest, ConnectionPoolIsBounded) {
+  PostgresBackend::SetUpSuite();
+  PostgresEngineOptions o;
+  o.conninfo = PostgresBackend::server->conninfo();
+  o.max_connections = 1;
+  o.pool_wait = 100ms;
+  auto engine = OpenPostgresEngine(o);
+  ASSERT_OK(engine);
+  {
+    auto first = (*engine)->Begin();
+    ASSERT_OK(first);
+    auto start = Clock::now();
+    auto second = (*engine)->Begin();
+    EXPECT_EQ(second.status().code(), StatusCode::kKvUnavailable) << second.status();
+    EXPECT_GE(Clock::now() - start, 100ms);
+  }
+  auto again = (*engine)->Begin();  // the connection went back to the pool
+  EXPECT_OK(again);
+  again->reset();
+  engine->reset();
+  PostgresBackend::TearDownSuite();
+}
+
+TEST(KvConfigTest, OpensTheConfiguredBackend) {
+  struct Root : config::Section {
+    KvConfig kv{this, "kv"};
+  };
+  Root root;
+  EXPECT_EQ(root.kv.backend.Get(), "rocksdb");
+  EXPECT_EQ(OpenEngine(root.kv).status().code(), StatusCode::kConfigInvalid);  // no path
+  EXPECT_EQ(root.LoadString("[kv]\nbackend = \"etcd\"\n").code(), StatusCode::kConfigInvalid);
+
+  ASSERT_OK(root.LoadString("[kv]\nbackend = \"postgres\"\n"));
+  EXPECT_EQ(OpenEngine(root.kv).status().code(), StatusCode::kConfigInvalid);  // no conninfo
+
+  TempDir dir;
+  ASSERT_OK(root.LoadString(fmt::format(
+      "[kv]\nbackend = \"rocksdb\"\n[kv.rocksdb]\npath = \"{}/db\"\nsync_wal = false\n"
+      "[kv.retry]\nmax_attempts = 7\n",
+      dir.path)));
+  EXPECT_EQ(root.kv.retry.ToOptions().max_attempts, 7u);
+  auto engine = OpenEngine(root.kv);
+  ASSERT_OK(engine);
+  EXPECT_EQ((*engine)->backend(), "rocksdb");
+
+  ASSERT_OK(root.LoadString("[kv]\nbackend = \"memory\"\n"));
+  engine = OpenEngine(root.kv);
+  ASSERT_OK(engine);
+  EXPECT_EQ((*engine)->backend(), "memory");
 }
 
 // ---- Child modes -------------------------------------------------------------------------------

@@ -114,6 +114,9 @@ class MemoryEngine final : public Engine, public occ::OccBackend {
  public:
   explicit MemoryEngine(const MemoryEngineOptions& options)
       : log_(options.conflict_log_max_bytes), metrics_(&KvMetrics::For("memory")) {}
+  ~MemoryEngine() override {
+    HF3FS_CHECK_MSG(log_.readers() == 0, "memory engine destroyed with open transactions");
+  }
 
   Result<std::unique_ptr<Transaction>> Begin(TxnOptions options) override {
     uint64_t read_version;

@@ -145,9 +145,9 @@ class PgTransaction final : public Transaction {
   Status AddReadConflict(std::string_view key) override {
     HF3FS_TRY(CheckUsable());
     HF3FS_TRY(CheckKey(key));
-    HF3FS_TRY(CheckReadRoom(key.size()));
+    HF3FS_TRY(CheckReadRoom(2 * key.size() + 1));
     HF3FS_TRY(Run(Stmt::kExists, {PgParam::Bytes(key)}));
-    read_bytes_ += key.size();
+    read_bytes_ += 2 * key.size() + 1;
     return Status::Ok();
   }
 
@@ -246,9 +246,9 @@ class PgTransaction final : public Transaction {
   Result<std::optional<std::string>> ReadKey(std::string_view key) {
     HF3FS_TRY(CheckUsable());
     HF3FS_TRY(CheckKey(key));
-    HF3FS_TRY(CheckReadRoom(key.size()));
+    HF3FS_TRY(CheckReadRoom(2 * key.size() + 1));
     HF3FS_TRY_ASSIGN(auto res, Run(Stmt::kGet, {PgParam::Bytes(key)}));
-    read_bytes_ += key.size();
+    read_bytes_ += 2 * key.size() + 1;
     if (PQntuples(res.get()) == 0) return std::optional<std::string>();
     return std::optional<std::string>(std::string(Field(res.get(), 0, 0)));
   }

@@ -111,9 +111,13 @@ class RocksDbEngine final : public Engine, public occ::OccBackend {
  public:
   RocksDbEngine(const RocksDbEngineOptions& options, rocksdb::DB* db)
       : options_(options), db_(db), log_(options.conflict_log_max_bytes),
-        metrics_(&KvMetrics::For("rocksdb")) {}
+        metrics_(&KvMetrics::For("rocksdb")),
+        group_writes_(metrics::Registry::Global().GetCounter(
+            "hf3fs_kv_rocksdb_group_writes_total",
+            "WriteBatches written by group commit (commits per group = commits / this)")) {}
 
   ~RocksDbEngine() override {
+    HF3FS_CHECK_MSG(log_.readers() == 0, "rocksdb engine destroyed with open transactions");
     auto s = db_->Close();
     if (!s.ok()) HF3FS_LOG_WARN("kv.rocksdb_close_failed path={} error=\"{}\"", options_.path,
                                 s.ToString());
@@ -181,6 +185,7 @@ class RocksDbEngine final : public Engine, public occ::OccBackend {
     }
     lock.unlock();
 
+    group_writes_->Inc();
     rocksdb::WriteBatch batch;
     Status st = BuildBatch(group, batch);
     if (st.ok()) {
@@ -230,6 +235,7 @@ class RocksDbEngine final : public Engine, public occ::OccBackend {
   std::deque<PendingCommit*> queue_;  // validated commits in version order, not yet written
   bool leader_active_ = false;
   const KvMetrics* metrics_;
+  metrics::Counter* group_writes_;
 };
 
 }  // namespace
