@@ -42,7 +42,8 @@
 //
 // Threads: an Engine is thread-safe and must outlive its transactions. A Transaction is used by one
 // thread at a time. Calls block (disk or network); call them from an offload pool, never from an
-// io thread.
+// io thread. In PostgreSQL a write waits for another open transaction's write of the same row, so
+// a thread must not drive two transactions that write the same keys at once.
 #pragma once
 
 #include <cstdint>

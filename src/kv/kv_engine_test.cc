@@ -61,6 +61,29 @@ pid_t SpawnChild(const std::vector<std::string>& args, int stdout_fd = -1) {
   return pid;
 }
 
+// Kills and reaps a child that is still running when the test ends (e.g. after a failed ASSERT).
+struct ChildGuard {
+  pid_t pid = -1;
+  ~ChildGuard() {
+    if (pid > 0) {
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+    }
+  }
+};
+
+// Sets `stop` and joins the threads when the scope ends, also after a failed ASSERT.
+struct ThreadsGuard {
+  std::atomic<bool>& stop;
+  std::vector<std::thread>& threads;
+  ~ThreadsGuard() {
+    stop = true;
+    for (auto& t : threads) {
+      if (t.joinable()) t.join();
+    }
+  }
+};
+
 int WaitChild(pid_t pid) {
   int wstatus = 0;
   if (waitpid(pid, &wstatus, 0) != pid) return -1;
@@ -656,7 +679,8 @@ TYPED_TEST(KvEngineTest, CommittedDataSurvivesAsDocumented) {
     this->engine_.reset();
     int fds[2];
     ASSERT_EQ(pipe(fds), 0);
-    pid_t pid = SpawnChild({"writer", this->backend_.ChildArgs()[1]}, fds[1]);
+    ChildGuard child{SpawnChild({"writer", this->backend_.ChildArgs()[1]}, fds[1])};
+    pid_t pid = child.pid;
     close(fds[1]);
     // Let it commit for a while (its first report means the DB is open).
     uint32_t index = 0;
@@ -664,6 +688,7 @@ TYPED_TEST(KvEngineTest, CommittedDataSurvivesAsDocumented) {
     std::this_thread::sleep_for(500ms);
     ASSERT_EQ(kill(pid, SIGKILL), 0);
     EXPECT_EQ(WaitChild(pid), 128 + SIGKILL);
+    child.pid = -1;
     std::vector<uint32_t> acked = {index};
     while (read(fds[0], &index, sizeof(index)) == static_cast<ssize_t>(sizeof(index))) {
       acked.push_back(index);
@@ -684,6 +709,7 @@ TYPED_TEST(KvEngineTest, CommittedDataSurvivesAsDocumented) {
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> done{0};
   std::vector<std::thread> threads;
+  ThreadsGuard guard{stop, threads};
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&] {
       while (!stop) {

@@ -115,7 +115,7 @@ static pid_t Spawn(const std::vector<std::string>& args, const std::string& log,
   pid_t pid = fork();
   if (pid == 0) {
     // Child: only async-signal-safe calls until exec.
-    int null_fd = open("/dev/null", O_RDONLY);
+    int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (null_fd < 0 || dup2(null_fd, 0) < 0 || dup2(log_fd, 1) < 0 || dup2(log_fd, 2) < 0) _exit(126);
     if (drop && (setgroups(0, nullptr) != 0 || setgid(gid) != 0 || setuid(uid) != 0)) _exit(126);
     // After setuid, which clears it: stop with the thread that started us.
