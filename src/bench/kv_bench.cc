@@ -8,11 +8,11 @@
 
 #include "common/logging.h"
 #include "common/metrics.h"
-#include "kv/retry.h"
 #include "kv/kv_metrics.h"
 #include "kv/memory/memory_engine.h"
 #include "kv/postgres/pg_engine.h"
 #include "kv/postgres/pg_test_server.h"
+#include "kv/retry.h"
 #include "kv/rocksdb/rocksdb_engine.h"
 
 namespace hf3fs::bench {
@@ -87,7 +87,8 @@ nlohmann::json RunClients(kv::Engine& engine, int clients, uint64_t dir,
           continue;
         }
         ++committed;
-        latencies[c].push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+        latencies[c].push_back(
+            std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
       }
     });
   }

@@ -1,18 +1,17 @@
 // `hf3fs bench kv`: throughput of a metadata-shaped transaction on one KV backend.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <chrono>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 namespace hf3fs::bench {
 
 struct KvBenchOptions {
-  std::string backend = "memory";          // memory | rocksdb | postgres
+  std::string backend = "memory";            // memory | rocksdb | postgres
   std::chrono::milliseconds duration{3000};  // per client count
-  std::vector<int> clients = {1, 8};       // concurrent clients (threads), one run each
+  std::vector<int> clients = {1, 8};         // concurrent clients (threads), one run each
   std::string dir;       // rocksdb: DB directory; empty: a temporary one, removed afterwards
   bool sync_wal = true;  // rocksdb
   std::string conninfo;  // postgres; empty: a throwaway server (PgTestServer)
@@ -23,8 +22,9 @@ struct KvBenchOptions {
 // entry is absent, insert the entry and the inode record, and bump the directory's entry counter
 // (shared by all clients, so concurrent clients conflict on it, unless per_client_counter).
 // Returns
-// {"backend", "sync", "counter", "runs": [{"clients", "txns", "txn_per_s", "conflict_retries", "p50_ms",
-// "p99_ms", "errors"}]}; the final counter is checked against the transactions that committed.
+// {"backend", "sync", "counter", "runs": [{"clients", "txns", "txn_per_s", "conflict_retries",
+// "p50_ms", "p99_ms", "errors"}]}; the final counter is checked against the transactions that
+// committed.
 nlohmann::json RunKvBench(const KvBenchOptions& options);
 
 }  // namespace hf3fs::bench

@@ -88,8 +88,8 @@ class Transaction {
   // Keys in [begin, end), at most `limit` of them (0: no limit), ascending, or descending from
   // the end when `reverse`. An empty or inverted range returns nothing. Adds a read conflict on
   // the part of the range observed (see the file comment).
-  virtual Result<RangeResult> GetRange(std::string_view begin, std::string_view end,
-                                       uint32_t limit, bool reverse = false) = 0;
+  virtual Result<RangeResult> GetRange(std::string_view begin, std::string_view end, uint32_t limit,
+                                       bool reverse = false) = 0;
   // The same without a read conflict.
   virtual Result<RangeResult> SnapshotGetRange(std::string_view begin, std::string_view end,
                                                uint32_t limit, bool reverse = false) = 0;

@@ -64,7 +64,7 @@ class ConflictLog {
   uint64_t bytes_ = 0;
   uint64_t last_ = 0;
   uint64_t visible_ = 0;
-  uint64_t trimmed_through_ = 0;  // write sets of versions <= this are gone
+  uint64_t trimmed_through_ = 0;          // write sets of versions <= this are gone
   std::map<uint64_t, uint64_t> readers_;  // read version -> registered readers
 };
 

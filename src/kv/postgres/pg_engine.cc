@@ -20,7 +20,8 @@ using pg::Stmt;
 using Clock = std::chrono::steady_clock;
 
 std::string_view Field(PGresult* res, int row, int col) {
-  return std::string_view(PQgetvalue(res, row, col), static_cast<size_t>(PQgetlength(res, row, col)));
+  return std::string_view(PQgetvalue(res, row, col),
+                          static_cast<size_t>(PQgetlength(res, row, col)));
 }
 
 // A bounded pool of prepared connections. After a connection breaks, idle connections opened
@@ -101,7 +102,10 @@ class PgTransaction final : public Transaction {
  public:
   PgTransaction(TxnOptions options, std::unique_ptr<PgConnection> conn, ConnectionPool* pool,
                 const PostgresEngineOptions* engine_options, const KvMetrics* metrics)
-      : options_(options), conn_(std::move(conn)), pool_(pool), engine_options_(engine_options),
+      : options_(options),
+        conn_(std::move(conn)),
+        pool_(pool),
+        engine_options_(engine_options),
         metrics_(metrics) {
     metrics_->begins->Inc();
   }
@@ -115,8 +119,8 @@ class PgTransaction final : public Transaction {
                                bool reverse) override {
     return ReadRange(begin, end, limit, reverse);
   }
-  Result<RangeResult> SnapshotGetRange(std::string_view begin, std::string_view end,
-                                       uint32_t limit, bool reverse) override {
+  Result<RangeResult> SnapshotGetRange(std::string_view begin, std::string_view end, uint32_t limit,
+                                       bool reverse) override {
     return ReadRange(begin, end, limit, reverse);
   }
 
@@ -178,7 +182,8 @@ class PgTransaction final : public Transaction {
       st = xid_.empty() ? st : ResolveCommit();
     }
     if (st.ok() && !xid_.empty()) {
-      metrics_->commit_latency->Observe(std::chrono::duration<double>(Clock::now() - start).count());
+      metrics_->commit_latency->Observe(
+          std::chrono::duration<double>(Clock::now() - start).count());
     }
     Close();
     return Count(st);
@@ -190,9 +195,8 @@ class PgTransaction final : public Transaction {
   }
 
   Status Begin() {
-    Status st = conn_->Command(options_.read_only
-                                   ? "BEGIN ISOLATION LEVEL SERIALIZABLE, READ ONLY"
-                                   : "BEGIN ISOLATION LEVEL SERIALIZABLE");
+    Status st = conn_->Command(options_.read_only ? "BEGIN ISOLATION LEVEL SERIALIZABLE, READ ONLY"
+                                                  : "BEGIN ISOLATION LEVEL SERIALIZABLE");
     if (!st.ok()) Fail(st);
     return st;
   }
@@ -360,8 +364,8 @@ class PgTransaction final : public Transaction {
   ConnectionPool* pool_;
   const PostgresEngineOptions* engine_options_;
   const KvMetrics* metrics_;
-  Status failed_;     // the first failure; PostgreSQL aborted the transaction
-  std::string xid_;   // the transaction id, once it wrote
+  Status failed_;    // the first failure; PostgreSQL aborted the transaction
+  std::string xid_;  // the transaction id, once it wrote
   uint64_t write_bytes_ = 0;
   uint64_t read_bytes_ = 0;
 };
@@ -389,8 +393,8 @@ class PgEngine final : public Engine {
       metrics_->errors->Inc();
       return std::move(conn).status();
     }
-    auto txn = std::make_unique<PgTransaction>(options, std::move(*conn), &pool_, &options_,
-                                               metrics_);
+    auto txn =
+        std::make_unique<PgTransaction>(options, std::move(*conn), &pool_, &options_, metrics_);
     Status st = txn->Begin();
     if (!st.ok()) return st;  // counted by the transaction, whose destructor drops the connection
     return std::unique_ptr<Transaction>(std::move(txn));
