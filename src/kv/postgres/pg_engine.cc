@@ -29,6 +29,9 @@ std::string_view Field(PGresult* res, int row, int col) {
 class ConnectionPool {
  public:
   explicit ConnectionPool(const PostgresEngineOptions& options) : options_(options) {}
+  ~ConnectionPool() {
+    HF3FS_CHECK_MSG(open_ == idle_.size(), "postgres engine destroyed with open transactions");
+  }
 
   Result<std::unique_ptr<PgConnection>> Acquire() {
     std::unique_lock lock(mu_);
