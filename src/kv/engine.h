@@ -34,8 +34,9 @@
 // Errors every call may return: kTxnClosed (after Commit or Cancel), kKvUnavailable (backend
 // unreachable; retryable, the transaction is lost), kKvBackendError (not retryable), and for
 // PostgreSQL kTxnConflict from any read or write (its serialization checks run during the
-// transaction). After a call fails with a retryable status the transaction is poisoned: later
-// calls return the same status and Commit writes nothing. Commit additionally returns kTxnTooOld
+// transaction). In PostgreSQL, once a statement failed the transaction is poisoned (the server
+// aborted it): later calls return the same status and Commit writes nothing. The memory and
+// RocksDB backends only fail reads with kKvBackendError. Commit additionally returns kTxnTooOld
 // (retryable: the snapshot is older than the conflict history kept) and kTxnCommitUnknown (not
 // retryable: PostgreSQL lost the connection during COMMIT and the outcome could not be resolved
 // before the deadline).
