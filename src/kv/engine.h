@@ -58,7 +58,9 @@
 
 namespace hf3fs::kv {
 
-inline constexpr size_t kMaxKeyBytes = 8 << 10;
+// 2 KiB: PostgreSQL cannot index a key (btree tuple) of more than about 2.7 KB that does not
+// compress; meta's longest keys (prefix + ids + a 255-byte name) are far below.
+inline constexpr size_t kMaxKeyBytes = 2 << 10;
 inline constexpr size_t kMaxValueBytes = 1 << 20;
 inline constexpr size_t kMaxTxnBytes = 10 << 20;
 
