@@ -2,6 +2,7 @@
 
 #include <iostream>
 
+#include "bench/kv_bench.h"
 #include "bench/rpc_bench.h"
 #include "net/server_command.h"
 
@@ -69,6 +70,48 @@ void AddRpcServer(CLI::App& bench, CliContext& ctx) {
   net::AddServerCommand(bench, ctx, std::move(command));
 }
 
+void AddKvBench(CLI::App& bench, CliContext& ctx) {
+  auto* cmd = bench.add_subcommand(
+      "kv", "KV transactions: a metadata \"create file\" (check entry absent, insert entry and "
+            "inode, bump the directory counter) with 1 and 8 concurrent clients");
+  auto opts = std::make_shared<KvBenchOptions>();
+  auto seconds = std::make_shared<double>(3.0);
+  auto json = std::make_shared<bool>(false);
+  auto no_sync = std::make_shared<bool>(false);
+  cmd->add_option("--backend", opts->backend, "memory, rocksdb or postgres")
+      ->check(CLI::IsMember({"memory", "rocksdb", "postgres"}))
+      ->capture_default_str();
+  cmd->add_option("--seconds", *seconds, "duration of each run")->check(CLI::Range(0.1, 600.0));
+  cmd->add_option("--clients", opts->clients, "concurrent clients, one run per value")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  cmd->add_option("--dir", opts->dir, "rocksdb: DB directory (default: a temporary directory)");
+  cmd->add_flag("--no-sync", *no_sync, "rocksdb: do not fsync the WAL at commit");
+  cmd->add_option("--conninfo", opts->conninfo,
+                  "postgres: libpq connection string (default: start a throwaway server)");
+  cmd->add_flag("--per-client-counter", opts->per_client_counter,
+                "each client bumps its own counter instead of the directory's shared one");
+  cmd->add_flag("--json", *json, "print one JSON object");
+  cmd->callback([&ctx, opts, seconds, json, no_sync] {
+    opts->duration = std::chrono::milliseconds(static_cast<int64_t>(*seconds * 1000));
+    opts->sync_wal = !*no_sync;
+    auto r = RunKvBench(*opts);
+    if (*json) {
+      std::cout << r.dump() << std::endl;
+    } else if (r.contains("error")) {
+      std::cerr << "bench kv: " << r["error"].get<std::string>() << std::endl;
+    } else {
+      for (const auto& run : r["runs"]) {
+        std::cout << r["backend"].get<std::string>() << " clients=" << run["clients"]
+                  << ": " << run["txn_per_s"] << " txn/s, conflict retries "
+                  << run["conflict_retries"] << ", p50 " << run["p50_ms"] << " ms, p99 "
+                  << run["p99_ms"] << " ms\n";
+      }
+    }
+    ctx.exit_code = r["errors"].get<uint64_t>() == 0 ? kExitOk : kExitFailure;
+  });
+}
+
 }  // namespace
 
 void AddBenchCommands(CLI::App& app, CliContext& ctx) {
@@ -76,6 +119,7 @@ void AddBenchCommands(CLI::App& app, CliContext& ctx) {
   bench->require_subcommand(1);
   AddRpcBench(*bench, ctx);
   AddRpcServer(*bench, ctx);
+  AddKvBench(*bench, ctx);
 }
 
 }  // namespace hf3fs::bench

@@ -34,15 +34,17 @@
 // Errors every call may return: kTxnClosed (after Commit or Cancel), kKvUnavailable (backend
 // unreachable; retryable, the transaction is lost), kKvBackendError (not retryable), and for
 // PostgreSQL kTxnConflict from any read or write (its serialization checks run during the
-// transaction). After a call fails with a retryable status the transaction is poisoned: later
-// calls return the same status and Commit writes nothing. Commit additionally returns kTxnTooOld
+// transaction). In PostgreSQL, once a statement failed the transaction is poisoned (the server
+// aborted it): later calls return the same status and Commit writes nothing. The memory and
+// RocksDB backends only fail reads with kKvBackendError. Commit additionally returns kTxnTooOld
 // (retryable: the snapshot is older than the conflict history kept) and kTxnCommitUnknown (not
 // retryable: PostgreSQL lost the connection during COMMIT and the outcome could not be resolved
 // before the deadline).
 //
 // Threads: an Engine is thread-safe and must outlive its transactions. A Transaction is used by one
 // thread at a time. Calls block (disk or network); call them from an offload pool, never from an
-// io thread.
+// io thread. In PostgreSQL a write waits for another open transaction's write of the same row, so
+// a thread must not drive two transactions that write the same keys at once.
 #pragma once
 
 #include <cstdint>
@@ -56,7 +58,9 @@
 
 namespace hf3fs::kv {
 
-inline constexpr size_t kMaxKeyBytes = 8 << 10;
+// 2 KiB: PostgreSQL cannot index a key (btree tuple) of more than about 2.7 KB that does not
+// compress; meta's longest keys (prefix + ids + a 255-byte name) are far below.
+inline constexpr size_t kMaxKeyBytes = 2 << 10;
 inline constexpr size_t kMaxValueBytes = 1 << 20;
 inline constexpr size_t kMaxTxnBytes = 10 << 20;
 
@@ -87,8 +91,8 @@ class Transaction {
   // Keys in [begin, end), at most `limit` of them (0: no limit), ascending, or descending from
   // the end when `reverse`. An empty or inverted range returns nothing. Adds a read conflict on
   // the part of the range observed (see the file comment).
-  virtual Result<RangeResult> GetRange(std::string_view begin, std::string_view end,
-                                       uint32_t limit, bool reverse = false) = 0;
+  virtual Result<RangeResult> GetRange(std::string_view begin, std::string_view end, uint32_t limit,
+                                       bool reverse = false) = 0;
   // The same without a read conflict.
   virtual Result<RangeResult> SnapshotGetRange(std::string_view begin, std::string_view end,
                                                uint32_t limit, bool reverse = false) = 0;

@@ -24,7 +24,8 @@ Result<std::unique_ptr<Engine>> OpenEngine(const KvConfig& config) {
     return OpenRocksDbEngine(o);
   }
   if (config.postgres.conninfo.Get().empty()) {
-    return Status(StatusCode::kConfigInvalid, "kv.backend = \"postgres\" needs kv.postgres.conninfo");
+    return Status(StatusCode::kConfigInvalid,
+                  "kv.backend = \"postgres\" needs kv.postgres.conninfo");
   }
   auto ms = [](Duration d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d); };
   PostgresEngineOptions o;

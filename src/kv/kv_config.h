@@ -30,10 +30,14 @@ struct KvRocksDbConfig : config::Section {
                               "process crash loses nothing, a machine crash may lose the last "
                               "commits)"};
   config::Item<uint64_t> max_group_commit_bytes{
-      this, "max_group_commit_bytes", 16ull << 20,
+      this,
+      "max_group_commit_bytes",
+      16ull << 20,
       "largest batch of queued commits written with one WAL write",
       {.min = 1ull << 20, .max = 1ull << 30, .size = true}};
-  config::Item<uint64_t> block_cache_bytes{this, "block_cache_bytes", 64ull << 20,
+  config::Item<uint64_t> block_cache_bytes{this,
+                                           "block_cache_bytes",
+                                           64ull << 20,
                                            "RocksDB block cache",
                                            {.min = 1ull << 20, .size = true}};
 };
@@ -44,32 +48,46 @@ struct KvPostgresConfig : config::Section {
       this, "conninfo", "", "libpq connection string, e.g. \"host=db1 dbname=hf3fs user=hf3fs\""};
   config::Item<std::string> table{this, "table", "kv",
                                   "table holding the keys (created if missing)"};
-  config::Item<uint32_t> max_connections{this, "max_connections", 16,
+  config::Item<uint32_t> max_connections{this,
+                                         "max_connections",
+                                         16,
                                          "connections (open transactions) per process",
                                          {.min = 1, .max = 1024}};
-  config::Item<Duration> connect_timeout{this, "connect_timeout", 5s,
+  config::Item<Duration> connect_timeout{this,
+                                         "connect_timeout",
+                                         5s,
                                          "time allowed to connect (unless conninfo sets it)",
                                          {.min = Duration(1s)}};
-  config::Item<Duration> pool_wait{this, "pool_wait", 10s,
-                                   "how long Begin waits for a free connection",
-                                   {.min = Duration(1ms)}};
+  config::Item<Duration> pool_wait{
+      this, "pool_wait", 10s, "how long Begin waits for a free connection", {.min = Duration(1ms)}};
   config::Item<Duration> commit_resolve_timeout{
-      this, "commit_resolve_timeout", 30s,
+      this,
+      "commit_resolve_timeout",
+      30s,
       "how long a commit whose reply was lost keeps asking whether it committed",
       {.min = Duration(0)}};
 };
 
 struct KvRetryConfig : config::Section {
   using Section::Section;
-  config::Item<uint32_t> max_attempts{this, "max_attempts", 100,
+  config::Item<uint32_t> max_attempts{this,
+                                      "max_attempts",
+                                      100,
                                       "attempts of one transaction before giving up",
                                       {.min = 1, .hot = true}};
-  config::Item<Duration> initial_backoff{this, "initial_backoff", 1ms,
+  config::Item<Duration> initial_backoff{this,
+                                         "initial_backoff",
+                                         1ms,
                                          "wait after the first failed attempt",
                                          {.min = Duration(0), .hot = true}};
-  config::Item<Duration> max_backoff{this, "max_backoff", 200ms, "longest wait between attempts",
+  config::Item<Duration> max_backoff{this,
+                                     "max_backoff",
+                                     200ms,
+                                     "longest wait between attempts",
                                      {.min = Duration(0), .hot = true}};
-  config::Item<Duration> deadline{this, "deadline", 60s,
+  config::Item<Duration> deadline{this,
+                                  "deadline",
+                                  60s,
                                   "no attempt starts later than this after the first",
                                   {.min = Duration(1ms), .hot = true}};
 
@@ -81,10 +99,15 @@ struct KvRetryConfig : config::Section {
 
 struct KvConfig : config::Section {
   using Section::Section;
-  config::Item<std::string> backend{this, "backend", "rocksdb", "where the KV store lives",
+  config::Item<std::string> backend{this,
+                                    "backend",
+                                    "rocksdb",
+                                    "where the KV store lives",
                                     {.one_of = {"memory", "rocksdb", "postgres"}}};
   config::Item<uint64_t> conflict_log_max_bytes{
-      this, "conflict_log_max_bytes", 64ull << 20,
+      this,
+      "conflict_log_max_bytes",
+      64ull << 20,
       "memory/rocksdb: write sets of recent commits kept for validation; older transactions "
       "fail with kTxnTooOld",
       {.min = 1ull << 20, .size = true}};

@@ -38,8 +38,8 @@ Status RetryLoop::Next(Status failure) {
   backoff = std::min(backoff, options_.max_backoff);
   thread_local std::mt19937_64 rng{std::random_device{}()};
   auto half = backoff.count() / 2;
-  Duration sleep(half + (half > 0 ? static_cast<int64_t>(rng() % static_cast<uint64_t>(half + 1))
-                                  : 0));
+  Duration sleep(half +
+                 (half > 0 ? static_cast<int64_t>(rng() % static_cast<uint64_t>(half + 1)) : 0));
   if (std::chrono::steady_clock::now() + sleep > deadline_) {
     return failure.WithContext(fmt::format("gave up at the {} deadline after {} attempts",
                                            FormatDuration(options_.deadline), attempts_));

@@ -57,9 +57,8 @@ TEST(RunTransaction, GivesUpAfterMaxAttempts) {
   int attempts = 0;
   RetryOptions retry;
   retry.max_attempts = 4;
-  Status st = RunTransaction(*engine, retry, [&](Transaction& txn) {
-    return ConflictingAttempt(*engine, txn, attempts);
-  });
+  Status st = RunTransaction(
+      *engine, retry, [&](Transaction& txn) { return ConflictingAttempt(*engine, txn, attempts); });
   EXPECT_EQ(st.code(), StatusCode::kTxnConflict) << st;
   EXPECT_EQ(attempts, 4);
   EXPECT_NE(st.message().find("after 4 attempts"), std::string::npos) << st;
@@ -74,9 +73,8 @@ TEST(RunTransaction, StopsAtTheDeadline) {
   retry.max_backoff = 10ms;
   retry.deadline = 100ms;
   auto start = Clock::now();
-  Status st = RunTransaction(*engine, retry, [&](Transaction& txn) {
-    return ConflictingAttempt(*engine, txn, attempts);
-  });
+  Status st = RunTransaction(
+      *engine, retry, [&](Transaction& txn) { return ConflictingAttempt(*engine, txn, attempts); });
   auto elapsed = Clock::now() - start;
   EXPECT_EQ(st.code(), StatusCode::kTxnConflict) << st;
   EXPECT_NE(st.message().find("deadline"), std::string::npos) << st;
@@ -111,9 +109,8 @@ TEST(RunTransaction, BackoffGrowsAndIsBounded) {
   retry.initial_backoff = 1ms;
   retry.max_backoff = 4ms;
   auto start = Clock::now();
-  Status st = RunTransaction(*engine, retry, [&](Transaction& txn) {
-    return ConflictingAttempt(*engine, txn, attempts);
-  });
+  Status st = RunTransaction(
+      *engine, retry, [&](Transaction& txn) { return ConflictingAttempt(*engine, txn, attempts); });
   auto elapsed = Clock::now() - start;
   EXPECT_EQ(st.code(), StatusCode::kTxnConflict);
   // 7 sleeps: at least half of 1+2+4+4+4+4+4 ms, and at most all of it plus scheduling slack.

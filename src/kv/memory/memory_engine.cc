@@ -34,7 +34,11 @@ class MemoryCursor final : public occ::SnapshotCursor {
  public:
   MemoryCursor(std::shared_mutex& mu, const Store& store, uint64_t read_version,
                std::string_view begin, std::string_view end, bool reverse)
-      : lock_(mu), store_(store), read_version_(read_version), begin_(begin), end_(end),
+      : lock_(mu),
+        store_(store),
+        read_version_(read_version),
+        begin_(begin),
+        end_(end),
         reverse_(reverse) {
     if (!reverse_) {
       it_ = store_.lower_bound(begin_);
@@ -114,6 +118,9 @@ class MemoryEngine final : public Engine, public occ::OccBackend {
  public:
   explicit MemoryEngine(const MemoryEngineOptions& options)
       : log_(options.conflict_log_max_bytes), metrics_(&KvMetrics::For("memory")) {}
+  ~MemoryEngine() override {
+    HF3FS_CHECK_MSG(log_.readers() == 0, "memory engine destroyed with open transactions");
+  }
 
   Result<std::unique_ptr<Transaction>> Begin(TxnOptions options) override {
     uint64_t read_version;
@@ -163,8 +170,8 @@ class MemoryEngine final : public Engine, public occ::OccBackend {
 
     std::unique_ptr<occ::SnapshotCursor> Scan(std::string_view begin, std::string_view end,
                                               bool reverse) override {
-      return std::make_unique<MemoryCursor>(engine_->data_mu_, engine_->data_, read_version_,
-                                            begin, end, reverse);
+      return std::make_unique<MemoryCursor>(engine_->data_mu_, engine_->data_, read_version_, begin,
+                                            end, reverse);
     }
 
    private:
@@ -176,7 +183,8 @@ class MemoryEngine final : public Engine, public occ::OccBackend {
   void Apply(uint64_t version, const occ::WriteBuffer& writes, uint64_t floor) {
     for (const auto& [begin, end] : writes.cleared()) {
       for (auto it = data_.lower_bound(begin); it != data_.end() && it->first < end; ++it) {
-        if (it->second.back().value) AddVersion(it->first, it->second, version, std::nullopt, floor);
+        if (it->second.back().value)
+          AddVersion(it->first, it->second, version, std::nullopt, floor);
       }
     }
     for (const auto& [key, value] : writes.points()) {

@@ -65,9 +65,7 @@ uint64_t ConflictLog::OldestReadVersion() const {
 }
 
 void ConflictLog::Trim() {
-  // Entries at or below every reader's read version can never fail a validation. Past max_bytes,
-  // visible entries go too (their readers get kTxnTooOld); entries not yet visible stay, or a new
-  // reader could be too old from the start. Those are bounded by the commits in flight.
+  // Entries at or below every reader's read version can never fail a validation.
   uint64_t floor = OldestReadVersion();
   while (!entries_.empty() && (entries_.front().version <= floor ||
                                (bytes_ > max_bytes_ && entries_.front().version <= visible_))) {

@@ -8,8 +8,9 @@
 // Validation: a transaction with read version r may commit iff no write set of a version > r
 // intersects its read set. The log keeps the write sets that some registered reader may still need
 // (versions above the oldest registered read version, or above the visible version when nobody
-// reads), and drops the oldest ones past max_bytes; a reader whose read version is older than a
-// dropped entry gets kTxnTooOld.
+// reads). Past max_bytes it drops the oldest visible entries even if a reader needs them; that
+// reader gets kTxnTooOld. Entries not yet visible are never dropped (a new reader would be too old
+// from the start); they are bounded by the commits in flight.
 //
 // Not thread-safe: the owning engine calls it under its commit mutex.
 #pragma once
@@ -48,6 +49,7 @@ class ConflictLog {
   // The oldest read version still registered, or the visible version when there is none.
   uint64_t OldestReadVersion() const;
   size_t entries() const { return entries_.size(); }
+  size_t readers() const { return readers_.size(); }  // distinct registered read versions
   uint64_t bytes() const { return bytes_; }
 
  private:
@@ -62,7 +64,7 @@ class ConflictLog {
   uint64_t bytes_ = 0;
   uint64_t last_ = 0;
   uint64_t visible_ = 0;
-  uint64_t trimmed_through_ = 0;  // write sets of versions <= this are gone
+  uint64_t trimmed_through_ = 0;          // write sets of versions <= this are gone
   std::map<uint64_t, uint64_t> readers_;  // read version -> registered readers
 };
 

@@ -14,7 +14,7 @@ KeyRangeSet Keys(std::initializer_list<std::string> keys) {
 
 TEST(ConflictLog, DetectsOnlyWritesCommittedAfterTheReadVersion) {
   ConflictLog log(1 << 20);
-  uint64_t early = log.BeginRead();  // 0
+  uint64_t early = log.BeginRead();      // 0
   log.Publish(log.Append(Keys({"a"})));  // version 1
   uint64_t late = log.BeginRead();       // 1
   log.Publish(log.Append(Keys({"b"})));  // version 2

@@ -18,7 +18,7 @@ struct KeyRange {
 // Not thread-safe.
 class KeyRangeSet {
  public:
-  void AddKey(std::string_view key);  // [key, key + '\0')
+  void AddKey(std::string_view key);                            // [key, key + '\0')
   void AddRange(std::string_view begin, std::string_view end);  // ignored when begin >= end
   void Normalize();
 

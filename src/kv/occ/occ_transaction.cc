@@ -25,7 +25,8 @@ Status OccTransaction::CheckOpen() const {
 
 Status OccTransaction::CheckWritable(size_t add_bytes) const {
   HF3FS_TRY(CheckOpen());
-  if (options_.read_only) return Status(StatusCode::kTxnReadOnly, "write in a read-only transaction");
+  if (options_.read_only)
+    return Status(StatusCode::kTxnReadOnly, "write in a read-only transaction");
   if (writes_.bytes() + add_bytes > kMaxTxnBytes) {
     return MakeStatus(StatusCode::kTxnTooLarge, "transaction writes would reach {} bytes (max {})",
                       writes_.bytes() + add_bytes, kMaxTxnBytes);
@@ -55,9 +56,12 @@ Result<std::optional<std::string>> OccTransaction::ReadKey(std::string_view key,
   HF3FS_TRY(CheckKey(key));
   const std::string* own = nullptr;
   switch (writes_.Find(key, &own)) {
-    case WriteBuffer::Lookup::kValue: return std::optional<std::string>(*own);
-    case WriteBuffer::Lookup::kCleared: return std::optional<std::string>();
-    case WriteBuffer::Lookup::kNotWritten: break;
+    case WriteBuffer::Lookup::kValue:
+      return std::optional<std::string>(*own);
+    case WriteBuffer::Lookup::kCleared:
+      return std::optional<std::string>();
+    case WriteBuffer::Lookup::kNotWritten:
+      break;
   }
   if (conflict) HF3FS_TRY(CheckReadSetRoom(2 * key.size() + 1));
   auto value = snapshot_->Get(key);

@@ -68,8 +68,8 @@ class OccTransaction final : public Transaction {
   Result<std::optional<std::string>> SnapshotGet(std::string_view key) override;
   Result<RangeResult> GetRange(std::string_view begin, std::string_view end, uint32_t limit,
                                bool reverse) override;
-  Result<RangeResult> SnapshotGetRange(std::string_view begin, std::string_view end,
-                                       uint32_t limit, bool reverse) override;
+  Result<RangeResult> SnapshotGetRange(std::string_view begin, std::string_view end, uint32_t limit,
+                                       bool reverse) override;
   Status Set(std::string_view key, std::string_view value) override;
   Status Clear(std::string_view key) override;
   Status ClearRange(std::string_view begin, std::string_view end) override;

@@ -29,7 +29,8 @@ const std::array<StmtDef, static_cast<size_t>(Stmt::kCount)>& StmtDefs() {
       {"kv_range_desc",
        "SELECT key, value FROM {0} WHERE key >= $1 AND key < $2 ORDER BY key DESC LIMIT $3",
        {kByteaOid, kByteaOid, kInt8Oid}},
-      {"kv_count_range", "SELECT count(*) FROM {0} WHERE key >= $1 AND key < $2",
+      {"kv_count_range",
+       "SELECT count(*) FROM {0} WHERE key >= $1 AND key < $2",
        {kByteaOid, kByteaOid}},
       // Every write returns the transaction id, so that a commit whose reply is lost can be
       // resolved later with pg_xact_status.
@@ -37,7 +38,8 @@ const std::array<StmtDef, static_cast<size_t>(Stmt::kCount)>& StmtDefs() {
        "INSERT INTO {0} (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = "
        "EXCLUDED.value RETURNING pg_current_xact_id()::text",
        {kByteaOid, kByteaOid}},
-      {"kv_clear", "WITH d AS (DELETE FROM {0} WHERE key = $1) SELECT pg_current_xact_id()::text",
+      {"kv_clear",
+       "WITH d AS (DELETE FROM {0} WHERE key = $1) SELECT pg_current_xact_id()::text",
        {kByteaOid}},
       {"kv_clear_range",
        "WITH d AS (DELETE FROM {0} WHERE key >= $1 AND key < $2) "
@@ -90,9 +92,11 @@ bool IsValidTableName(std::string_view table) {
 Result<std::unique_ptr<PgConnection>> PgConnection::Connect(
     const std::string& conninfo, std::chrono::milliseconds connect_timeout) {
   // Defaults come before "dbname", whose expansion (the conninfo) overrides them.
-  std::string timeout_s = std::to_string(std::max<int64_t>(1, (connect_timeout.count() + 999) / 1000));
-  const char* keys[] = {"connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval",
-                        "keepalives_count", "dbname", nullptr};
+  std::string timeout_s =
+      std::to_string(std::max<int64_t>(1, (connect_timeout.count() + 999) / 1000));
+  const char* keys[] = {
+      "connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count",
+      "dbname",          nullptr};
   const char* values[] = {timeout_s.c_str(), "1", "10", "5", "3", conninfo.c_str(), nullptr};
   PGconn* conn = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
   if (conn == nullptr) return Status(StatusCode::kKvUnavailable, "postgres connect: out of memory");
@@ -104,7 +108,10 @@ Result<std::unique_ptr<PgConnection>> PgConnection::Connect(
   }
   // Notices ("relation already exists, skipping") go to the debug log instead of stderr.
   PQsetNoticeProcessor(
-      conn, [](void*, const char* msg) { HF3FS_LOG_DEBUG("kv.postgres_notice msg=\"{}\"", TrimMessage(msg)); },
+      conn,
+      [](void*, const char* msg) {
+        HF3FS_LOG_DEBUG("kv.postgres_notice msg=\"{}\"", TrimMessage(msg));
+      },
       nullptr);
   return std::unique_ptr<PgConnection>(new PgConnection(conn));
 }
@@ -141,7 +148,8 @@ Status PgConnection::Prepare(const std::string& table) {
 
 Status PgConnection::Command(const char* sql) {
   PgResultPtr res(PQexec(conn_, sql));
-  if (!res || PQresultStatus(res.get()) != PGRES_COMMAND_OK) return MapPgError(conn_, res.get(), sql);
+  if (!res || PQresultStatus(res.get()) != PGRES_COMMAND_OK)
+    return MapPgError(conn_, res.get(), sql);
   return Status::Ok();
 }
 

@@ -26,15 +26,15 @@ using PgResultPtr = std::unique_ptr<PGresult, PgResultDeleter>;
 
 // The statements prepared on every connection (names are the enum's value).
 enum class Stmt {
-  kGet,           // $1 key -> value
-  kExists,        // $1 key -> 1 (reads the key without returning its value)
-  kRangeAsc,      // $1 begin, $2 end, $3 limit or NULL -> key, value ascending
-  kRangeDesc,     // same, descending
-  kCountRange,    // $1 begin, $2 end -> count (reads the whole range)
-  kSet,           // $1 key, $2 value -> transaction id
-  kClear,         // $1 key -> transaction id
-  kClearRange,    // $1 begin, $2 end -> transaction id
-  kXactStatus,    // $1 transaction id (text) -> committed | aborted | in progress | NULL
+  kGet,         // $1 key -> value
+  kExists,      // $1 key -> 1 (reads the key without returning its value)
+  kRangeAsc,    // $1 begin, $2 end, $3 limit or NULL -> key, value ascending
+  kRangeDesc,   // same, descending
+  kCountRange,  // $1 begin, $2 end -> count (reads the whole range)
+  kSet,         // $1 key, $2 value -> transaction id
+  kClear,       // $1 key -> transaction id
+  kClearRange,  // $1 begin, $2 end -> transaction id
+  kXactStatus,  // $1 transaction id (text) -> committed | aborted | in progress | NULL
   kCount,
 };
 

@@ -20,7 +20,8 @@ using pg::Stmt;
 using Clock = std::chrono::steady_clock;
 
 std::string_view Field(PGresult* res, int row, int col) {
-  return std::string_view(PQgetvalue(res, row, col), static_cast<size_t>(PQgetlength(res, row, col)));
+  return std::string_view(PQgetvalue(res, row, col),
+                          static_cast<size_t>(PQgetlength(res, row, col)));
 }
 
 // A bounded pool of prepared connections. After a connection breaks, idle connections opened
@@ -28,6 +29,9 @@ std::string_view Field(PGresult* res, int row, int col) {
 class ConnectionPool {
  public:
   explicit ConnectionPool(const PostgresEngineOptions& options) : options_(options) {}
+  ~ConnectionPool() {
+    HF3FS_CHECK_MSG(open_ == idle_.size(), "postgres engine destroyed with open transactions");
+  }
 
   Result<std::unique_ptr<PgConnection>> Acquire() {
     std::unique_lock lock(mu_);
@@ -101,7 +105,10 @@ class PgTransaction final : public Transaction {
  public:
   PgTransaction(TxnOptions options, std::unique_ptr<PgConnection> conn, ConnectionPool* pool,
                 const PostgresEngineOptions* engine_options, const KvMetrics* metrics)
-      : options_(options), conn_(std::move(conn)), pool_(pool), engine_options_(engine_options),
+      : options_(options),
+        conn_(std::move(conn)),
+        pool_(pool),
+        engine_options_(engine_options),
         metrics_(metrics) {
     metrics_->begins->Inc();
   }
@@ -115,8 +122,8 @@ class PgTransaction final : public Transaction {
                                bool reverse) override {
     return ReadRange(begin, end, limit, reverse);
   }
-  Result<RangeResult> SnapshotGetRange(std::string_view begin, std::string_view end,
-                                       uint32_t limit, bool reverse) override {
+  Result<RangeResult> SnapshotGetRange(std::string_view begin, std::string_view end, uint32_t limit,
+                                       bool reverse) override {
     return ReadRange(begin, end, limit, reverse);
   }
 
@@ -145,9 +152,9 @@ class PgTransaction final : public Transaction {
   Status AddReadConflict(std::string_view key) override {
     HF3FS_TRY(CheckUsable());
     HF3FS_TRY(CheckKey(key));
-    HF3FS_TRY(CheckReadRoom(key.size()));
+    HF3FS_TRY(CheckReadRoom(2 * key.size() + 1));
     HF3FS_TRY(Run(Stmt::kExists, {PgParam::Bytes(key)}));
-    read_bytes_ += key.size();
+    read_bytes_ += 2 * key.size() + 1;
     return Status::Ok();
   }
 
@@ -164,9 +171,8 @@ class PgTransaction final : public Transaction {
   Status Commit() override {
     HF3FS_TRY(CheckOpen());
     if (!failed_.ok()) {
-      Status st = failed_;
       Close();
-      return Count(st);
+      return failed_;
     }
     auto start = Clock::now();
     Status st = conn_->Command("COMMIT");
@@ -179,7 +185,8 @@ class PgTransaction final : public Transaction {
       st = xid_.empty() ? st : ResolveCommit();
     }
     if (st.ok() && !xid_.empty()) {
-      metrics_->commit_latency->Observe(std::chrono::duration<double>(Clock::now() - start).count());
+      metrics_->commit_latency->Observe(
+          std::chrono::duration<double>(Clock::now() - start).count());
     }
     Close();
     return Count(st);
@@ -191,9 +198,8 @@ class PgTransaction final : public Transaction {
   }
 
   Status Begin() {
-    Status st = conn_->Command(options_.read_only
-                                   ? "BEGIN ISOLATION LEVEL SERIALIZABLE, READ ONLY"
-                                   : "BEGIN ISOLATION LEVEL SERIALIZABLE");
+    Status st = conn_->Command(options_.read_only ? "BEGIN ISOLATION LEVEL SERIALIZABLE, READ ONLY"
+                                                  : "BEGIN ISOLATION LEVEL SERIALIZABLE");
     if (!st.ok()) Fail(st);
     return st;
   }
@@ -247,9 +253,9 @@ class PgTransaction final : public Transaction {
   Result<std::optional<std::string>> ReadKey(std::string_view key) {
     HF3FS_TRY(CheckUsable());
     HF3FS_TRY(CheckKey(key));
-    HF3FS_TRY(CheckReadRoom(key.size()));
+    HF3FS_TRY(CheckReadRoom(2 * key.size() + 1));
     HF3FS_TRY_ASSIGN(auto res, Run(Stmt::kGet, {PgParam::Bytes(key)}));
-    read_bytes_ += key.size();
+    read_bytes_ += 2 * key.size() + 1;
     if (PQntuples(res.get()) == 0) return std::optional<std::string>();
     return std::optional<std::string>(std::string(Field(res.get(), 0, 0)));
   }
@@ -284,8 +290,15 @@ class PgTransaction final : public Transaction {
     return ++commits % every == 0;
   }
 
+  // Records the first failure of a statement; Commit returns it (counted here, not there).
   void Fail(const Status& st) {
-    if (failed_.ok()) failed_ = st;
+    if (!failed_.ok()) return;
+    failed_ = st;
+    if (st.code() == StatusCode::kTxnConflict) {
+      metrics_->conflicts->Inc();
+    } else {
+      metrics_->errors->Inc();
+    }
   }
 
   // Asks a new connection whether transaction xid_ committed, until commit_resolve_timeout.
@@ -354,8 +367,8 @@ class PgTransaction final : public Transaction {
   ConnectionPool* pool_;
   const PostgresEngineOptions* engine_options_;
   const KvMetrics* metrics_;
-  Status failed_;     // the first failure; PostgreSQL aborted the transaction
-  std::string xid_;   // the transaction id, once it wrote
+  Status failed_;    // the first failure; PostgreSQL aborted the transaction
+  std::string xid_;  // the transaction id, once it wrote
   uint64_t write_bytes_ = 0;
   uint64_t read_bytes_ = 0;
 };
@@ -383,13 +396,10 @@ class PgEngine final : public Engine {
       metrics_->errors->Inc();
       return std::move(conn).status();
     }
-    auto txn = std::make_unique<PgTransaction>(options, std::move(*conn), &pool_, &options_,
-                                               metrics_);
+    auto txn =
+        std::make_unique<PgTransaction>(options, std::move(*conn), &pool_, &options_, metrics_);
     Status st = txn->Begin();
-    if (!st.ok()) {
-      metrics_->errors->Inc();
-      return st;  // the transaction's destructor returns the broken connection
-    }
+    if (!st.ok()) return st;  // counted by the transaction, whose destructor drops the connection
     return std::unique_ptr<Transaction>(std::move(txn));
   }
 

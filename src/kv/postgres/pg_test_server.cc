@@ -27,7 +27,8 @@ using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
 Result<std::string> FindBinDir() {
-  if (const char* env = getenv("HF3FS_PG_BIN"); env != nullptr && *env != '\0') return std::string(env);
+  if (const char* env = getenv("HF3FS_PG_BIN"); env != nullptr && *env != '\0')
+    return std::string(env);
   std::error_code ec;
   int best = -1;
   std::string best_dir;
@@ -115,8 +116,9 @@ static pid_t Spawn(const std::vector<std::string>& args, const std::string& log,
   pid_t pid = fork();
   if (pid == 0) {
     // Child: only async-signal-safe calls until exec.
-    int null_fd = open("/dev/null", O_RDONLY);
-    if (null_fd < 0 || dup2(null_fd, 0) < 0 || dup2(log_fd, 1) < 0 || dup2(log_fd, 2) < 0) _exit(126);
+    int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (null_fd < 0 || dup2(null_fd, 0) < 0 || dup2(log_fd, 1) < 0 || dup2(log_fd, 2) < 0)
+      _exit(126);
     if (drop && (setgroups(0, nullptr) != 0 || setgid(gid) != 0 || setuid(uid) != 0)) _exit(126);
     // After setuid, which clears it: stop with the thread that started us.
     if (prctl(PR_SET_PDEATHSIG, SIGQUIT) != 0 || getppid() != parent) _exit(126);
@@ -129,8 +131,9 @@ static pid_t Spawn(const std::vector<std::string>& args, const std::string& log,
 }
 
 Status PgTestServer::InitDb() {
-  std::vector<std::string> args = {bin_dir_ + "/initdb", "-D", dir_ + "/data", "-A", "trust",
-                                   "-U", "hf3fs", "-E", "UTF8", "--no-locale", "--no-sync"};
+  std::vector<std::string> args = {
+      bin_dir_ + "/initdb", "-D",       dir_ + "/data", "-A", "trust", "-U", "hf3fs", "-E", "UTF8",
+      "--no-locale",        "--no-sync"};
   pid_t pid = Spawn(args, dir_ + "/initdb.log", drop_privileges_, uid_, gid_, dir_);
   if (pid < 0) return MakeStatus(StatusCode::kIoError, "spawn initdb: {}", strerror(errno));
   int wstatus = 0;
@@ -151,14 +154,22 @@ Status PgTestServer::InitDb() {
 Status PgTestServer::StartServer() {
   HF3FS_CHECK(!running());
   std::vector<std::string> args = {bin_dir_ + "/postgres",
-                                   "-D", dir_ + "/data",
-                                   "-k", dir_,
-                                   "-p", std::to_string(port_),
-                                   "-c", "listen_addresses=",
-                                   "-c", "fsync=on",
-                                   "-c", "max_connections=200",
-                                   "-c", "shared_buffers=32MB",
-                                   "-c", "max_pred_locks_per_transaction=256"};
+                                   "-D",
+                                   dir_ + "/data",
+                                   "-k",
+                                   dir_,
+                                   "-p",
+                                   std::to_string(port_),
+                                   "-c",
+                                   "listen_addresses=",
+                                   "-c",
+                                   "fsync=on",
+                                   "-c",
+                                   "max_connections=200",
+                                   "-c",
+                                   "shared_buffers=32MB",
+                                   "-c",
+                                   "max_pred_locks_per_transaction=256"};
   pid_ = Spawn(args, dir_ + "/server.log", drop_privileges_, uid_, gid_, dir_);
   if (pid_ < 0) return MakeStatus(StatusCode::kIoError, "spawn postgres: {}", strerror(errno));
   std::string ping = conninfo() + " connect_timeout=2";
@@ -170,7 +181,8 @@ Status PgTestServer::StartServer() {
       return MakeStatus(StatusCode::kUnavailable, "postgres exited at start: {}", LogTail());
     }
     if (Clock::now() > deadline) {
-      if (auto st = Stop(); !st.ok()) HF3FS_LOG_WARN("kv.pg_test_server_stop_failed status=\"{}\"", st);
+      if (auto st = Stop(); !st.ok())
+        HF3FS_LOG_WARN("kv.pg_test_server_stop_failed status=\"{}\"", st);
       return MakeStatus(StatusCode::kUnavailable, "postgres not ready within 60 s: {}", LogTail());
     }
     std::this_thread::sleep_for(10ms);

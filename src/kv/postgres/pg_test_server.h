@@ -48,9 +48,9 @@ class PgTestServer {
   std::string LogTail() const;
 
   std::string bin_dir_;
-  std::string dir_;       // socket directory; the cluster is in dir_/data
+  std::string dir_;  // socket directory; the cluster is in dir_/data
   int port_ = 0;
-  uid_t uid_ = 0;         // user the server runs as
+  uid_t uid_ = 0;  // user the server runs as
   gid_t gid_ = 0;
   bool drop_privileges_ = false;
   pid_t pid_ = -1;

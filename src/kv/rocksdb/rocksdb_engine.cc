@@ -110,13 +110,19 @@ struct PendingCommit {
 class RocksDbEngine final : public Engine, public occ::OccBackend {
  public:
   RocksDbEngine(const RocksDbEngineOptions& options, rocksdb::DB* db)
-      : options_(options), db_(db), log_(options.conflict_log_max_bytes),
-        metrics_(&KvMetrics::For("rocksdb")) {}
+      : options_(options),
+        db_(db),
+        log_(options.conflict_log_max_bytes),
+        metrics_(&KvMetrics::For("rocksdb")),
+        group_writes_(metrics::Registry::Global().GetCounter(
+            "hf3fs_kv_rocksdb_group_writes_total",
+            "WriteBatches written by group commit (commits per group = commits / this)")) {}
 
   ~RocksDbEngine() override {
+    HF3FS_CHECK_MSG(log_.readers() == 0, "rocksdb engine destroyed with open transactions");
     auto s = db_->Close();
-    if (!s.ok()) HF3FS_LOG_WARN("kv.rocksdb_close_failed path={} error=\"{}\"", options_.path,
-                                s.ToString());
+    if (!s.ok())
+      HF3FS_LOG_WARN("kv.rocksdb_close_failed path={} error=\"{}\"", options_.path, s.ToString());
   }
 
   Result<std::unique_ptr<Transaction>> Begin(TxnOptions options) override {
@@ -172,15 +178,15 @@ class RocksDbEngine final : public Engine, public occ::OccBackend {
     leader_active_ = true;
     std::vector<PendingCommit*> group;
     uint64_t group_bytes = 0;
-    while (!queue_.empty() &&
-           (group.empty() ||
-            group_bytes + queue_.front()->writes->bytes() <= options_.max_group_commit_bytes)) {
+    while (!queue_.empty() && (group.empty() || group_bytes + queue_.front()->writes->bytes() <=
+                                                    options_.max_group_commit_bytes)) {
       group_bytes += queue_.front()->writes->bytes();
       group.push_back(queue_.front());
       queue_.pop_front();
     }
     lock.unlock();
 
+    group_writes_->Inc();
     rocksdb::WriteBatch batch;
     Status st = BuildBatch(group, batch);
     if (st.ok()) {
@@ -224,12 +230,13 @@ class RocksDbEngine final : public Engine, public occ::OccBackend {
 
   const RocksDbEngineOptions options_;
   std::unique_ptr<rocksdb::DB> db_;
-  std::mutex mu_;  // guards log_, queue_, leader_active_
+  std::mutex mu_;               // guards log_, queue_, leader_active_
   std::condition_variable cv_;  // a group was published
   occ::ConflictLog log_;
   std::deque<PendingCommit*> queue_;  // validated commits in version order, not yet written
   bool leader_active_ = false;
   const KvMetrics* metrics_;
+  metrics::Counter* group_writes_;
 };
 
 }  // namespace
