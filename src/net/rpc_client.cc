@@ -82,7 +82,7 @@ awaitable<Status> RpcClient::CallRaw(const Address& peer, uint32_t service_id,
   env.set_service_id(service_id);
   env.set_method_id(method_id);
   env.set_client_id(client_id_);
-  if (!opts.token.empty()) env.set_token(opts.token);
+  if (!opts.token.empty()) env.set_token(std::string(opts.token));
   env.set_timeout_us(std::chrono::duration_cast<std::chrono::microseconds>(timeout).count());
   uint64_t att_len = 0;
   std::optional<uint32_t> crc;

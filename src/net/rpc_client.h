@@ -28,7 +28,11 @@ namespace hf3fs::net {
 
 struct CallOptions {
   Duration timeout{0};  // zero: rpc.default_timeout
-  std::string token;    // user token sent in the envelope (clusters with authentication)
+  // User token sent in the envelope (clusters with authentication); the bytes must outlive the
+  // call. A view, not a std::string: g++ 12 mishandles the destruction of a defaulted
+  // `const CallOptions&` temporary whose members own heap memory across a coroutine suspension
+  // (seen as "free(): invalid pointer"), so CallOptions holds only trivially relocatable members.
+  std::string_view token;
   // Request attachment, sent straight from these buffers; they must stay valid until the call
   // returns.
   std::vector<std::span<const uint8_t>> attachment;
