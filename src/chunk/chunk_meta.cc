@@ -91,7 +91,9 @@ uint8_t ClassForLength(uint64_t length) {
 uint8_t ChooseSlotClass(uint64_t new_length, uint8_t chunk_size_log2, uint8_t old_class_log2) {
   uint8_t c = ClassForLength(new_length);
   if (old_class_log2 != 0 && new_length > ClassBytes(old_class_log2)) {
-    c = std::max<uint8_t>(c, old_class_log2 + kSlotGrowthFactorLog2);
+    c = old_class_log2 >= kGrowToChunkSizeLog2
+            ? chunk_size_log2
+            : std::max<uint8_t>(c, old_class_log2 + kSlotGrowthFactorLog2);
   }
   return std::min(c, chunk_size_log2);
 }

@@ -22,8 +22,11 @@ inline constexpr uint32_t kBlockBytes = 4096;
 inline constexpr uint8_t kMinClassLog2 = 16;
 inline constexpr uint8_t kMaxClassLog2 = 26;
 inline constexpr size_t kNumClasses = kMaxClassLog2 - kMinClassLog2 + 1;
-// An append that outgrows its slot moves to a slot at least this many times larger.
+// An append that outgrows its slot moves to a slot at least this many times larger ...
 inline constexpr uint32_t kSlotGrowthFactorLog2 = 2;
+// ... or, once the slot is this large, straight to the chunk size: a chunk grown past 1 MiB by
+// appends is most likely being written sequentially to its end, and each move copies it.
+inline constexpr uint8_t kGrowToChunkSizeLog2 = 20;
 
 inline constexpr uint64_t ClassBytes(uint8_t class_log2) { return uint64_t{1} << class_log2; }
 inline constexpr bool IsValidClassLog2(uint8_t class_log2) {
@@ -43,7 +46,8 @@ uint8_t ClassForLength(uint64_t length);
 
 // The class of the slot that a copy-on-write update of a chunk should use: the smallest class that
 // holds `new_length`; when the update outgrows `old_class_log2` (0: no old slot), at least
-// kSlotGrowthFactorLog2 classes larger; never above the chunk size.
+// kSlotGrowthFactorLog2 classes larger, or the chunk size when the old slot was at least
+// kGrowToChunkSizeLog2; never above the chunk size.
 uint8_t ChooseSlotClass(uint64_t new_length, uint8_t chunk_size_log2, uint8_t old_class_log2);
 
 // The location of one slot: a class and an index within that class (see the format doc for the

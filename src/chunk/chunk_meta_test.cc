@@ -47,7 +47,7 @@ TEST(SizeClass, ChunkSizesAreThePowersOfTwoFrom64KiBTo64MiB) {
   EXPECT_FALSE(ChunkSizeLog2(0));
 }
 
-TEST(SizeClass, SlotFitsTheLengthAndGrowsByAtLeastFourTimes) {
+TEST(SizeClass, SlotFitsTheLengthAndGrowsByAtLeastFourTimesThenToTheChunkSize) {
   EXPECT_EQ(ClassForLength(0), 16);
   EXPECT_EQ(ClassForLength(1), 16);
   EXPECT_EQ(ClassForLength(64 << 10), 16);
@@ -60,6 +60,9 @@ TEST(SizeClass, SlotFitsTheLengthAndGrowsByAtLeastFourTimes) {
   EXPECT_EQ(ChooseSlotClass((64 << 10) + 1, 26, 16), 18);
   EXPECT_EQ(ChooseSlotClass(3 << 20, 26, 16), 22);
   EXPECT_EQ(ChooseSlotClass((64 << 10) + 1, 17, 16), 17);
+  // A slot of 1 MiB or more that is outgrown goes straight to the chunk size.
+  EXPECT_EQ(ChooseSlotClass((1 << 20) + 1, 26, 20), 26);
+  EXPECT_EQ(ChooseSlotClass((1 << 20) + 1, 22, 20), 22);
   // Not outgrowing: the class follows the length (a rewrite may shrink the slot).
   EXPECT_EQ(ChooseSlotClass(4096, 26, 20), 16);
 }
