@@ -35,9 +35,10 @@ std::string RangeEndKey(TargetId target, const ChunkId& end) {
 }  // namespace
 
 const char* EngineOpName(EngineOp op) {
-  static constexpr const char* kNames[] = {"write",     "truncate", "remove",       "commit",
-                                           "replace",   "purge",    "remove_range", "read",
-                                           "read_full", "get_meta", "list_meta",    "query_last"};
+  static constexpr const char* kNames[] = {
+      "write", "truncate",  "remove",   "commit",    "replace",    "purge",  "remove_range",
+      "read",  "read_full", "get_meta", "list_meta", "query_last", "compact"};
+  static_assert(std::size(kNames) == static_cast<size_t>(EngineOp::kCount));
   return kNames[static_cast<size_t>(op)];
 }
 
@@ -61,6 +62,9 @@ EngineMetrics::EngineMetrics(metrics::Registry* reg, std::string disk_label)
                                 {{"disk", disk}});
   cow_copied_bytes = reg->GetCounter("hf3fs_chunk_cow_copied_bytes_total",
                                      "committed bytes copied by copy-on-write", {{"disk", disk}});
+  compacted_chunks =
+      reg->GetCounter("hf3fs_chunk_compacted_chunks_total",
+                      "chunks moved to a lower slot by compaction", {{"disk", disk}});
   checksum_failures =
       reg->GetCounter("hf3fs_chunk_checksum_failures_total",
                       "chunk bytes that did not match their checksum", {{"disk", disk}});

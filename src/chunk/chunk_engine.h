@@ -55,6 +55,8 @@ struct EngineMetrics;  // engine_metrics.h
 
 // Bound on the chunks one ListMeta / RemoveRange call handles.
 inline constexpr uint32_t kMaxRangeLimit = 4096;
+// Bound on the chunk copies of one Compact call.
+inline constexpr uint32_t kMaxCompactMoves = 1024;
 // Number of reader/writer locks that chunks hash onto.
 inline constexpr size_t kChunkLockStripes = 1024;
 
@@ -144,6 +146,12 @@ struct SpaceInfo {
   std::map<TargetId, uint64_t> chunks_per_target;
 };
 
+struct CompactResult {
+  uint32_t moved = 0;           // chunks copied to a lower slot
+  uint32_t groups_emptied = 0;  // groups left without chunks (and punched)
+  bool more = false;            // another call may find more to move
+};
+
 struct EngineInfo {
   std::string dir;
   FileLayerInfo io;
@@ -205,6 +213,14 @@ class ChunkEngine {
   Result<MetaPage> ListMeta(TargetId target, const ChunkId& begin, const ChunkId& end,
                             uint32_t limit);
   Result<RangeSummary> QueryLastChunk(TargetId target, const ChunkId& begin, const ChunkId& end);
+
+  // Compaction of sparse groups, called from the storage service's background task: in each size
+  // class, moves the committed chunks of the highest group that is at most half full into free
+  // slots of lower groups, so that the group is emptied and its space returned. Copies at most
+  // `max_moves` (1..kMaxCompactMoves) chunks; chunks with a pending part are skipped, and a
+  // chunk whose bytes do not match its checksum is left where it is. Each move is a
+  // copy-on-write with the same crash safety as an update.
+  Result<CompactResult> Compact(uint32_t max_moves);
 
   Result<SpaceInfo> GetSpaceInfo();
   // Hot-updatable low-space thresholds (0: off).
@@ -272,6 +288,10 @@ class ChunkEngine {
   void CountChunk(TargetId target, int64_t delta);
   Status ValidateId(const ChunkId& chunk) const;
   Status ValidateRange(const ChunkId& begin, const ChunkId& end, uint32_t limit) const;
+
+  // Compaction (chunk_compact.cc): moves one chunk out of `from`; false when it was skipped.
+  Result<bool> MoveChunk(TargetId target, const ChunkId& chunk, SlotAddress from,
+                         uint32_t below_group);
 
   // Data paths (chunk_io.cc).
   Result<VersionPart> AppendInPlace(const VersionPart& base, uint64_t version,

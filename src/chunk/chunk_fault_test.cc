@@ -277,6 +277,33 @@ TEST(ChunkCrash, PowerLossAtAnyStepOfAnyUpdateLeavesOnlyWholeVersions) {
   }
 }
 
+TEST(ChunkCrash, PowerLossDuringCompactionLosesNothing) {
+  for (const char* point : {"compact.data_written", "compact.data_synced", "meta.write"}) {
+    SCOPED_TRACE(point);
+    TempDir dir;
+    FaultEngine e(dir.path());
+    ASSERT_TRUE(e.Open().ok());
+    std::vector<ChunkId> ids;
+    for (uint64_t i = 0; i < 24; ++i) {  // groups 0 (16) and 1 (8)
+      ids.push_back(MakeChunkId(InodeId(500), i));
+      WriteCommit(*e, ids.back(), k64K, 0, Bytes(20000 + i, i), 1);
+    }
+    for (uint64_t i = 0; i < 8; ++i) ASSERT_TRUE(*e->Purge(kTarget, ids[i]));
+    int moves_left = 3;  // crash at the point of the fourth move
+    e.hook = [&, p = std::string(point)](std::string_view at) {
+      return at == p && moves_left-- == 0 ? Status(StatusCode::kIoError, "crash") : Status::Ok();
+    };
+    EXPECT_EQ(e->Compact(100).status().code(), StatusCode::kDiskError);
+    ASSERT_TRUE(e.CrashAndReopen(0.5).ok());
+    for (uint64_t i = 8; i < 24; ++i) EXPECT_EQ(Committed(*e, ids[i]), Bytes(20000 + i, i));
+    ExpectNoLeakedSlots(*e);
+    auto r = e->Compact(100);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->groups_emptied, 1u);
+    for (uint64_t i = 8; i < 24; ++i) EXPECT_EQ(Committed(*e, ids[i]), Bytes(20000 + i, i));
+  }
+}
+
 // Random updates with random crash points, checked against a model of acknowledged commits.
 TEST(ChunkCrash, RandomUpdatesSurviveRepeatedPowerLoss) {
   TempDir dir;

@@ -139,6 +139,71 @@ TEST_F(ChunkSpaceTest, AFullFileSystemIsNoSpaceAndDoesNotFailTheDisk) {
   WriteCommit(*engine_, kept, k1M, 10, Bytes(10, 2), 2);
 }
 
+// 40 chunks of 64 KiB (16 per group: groups 0..2), then chunks 0..19 purged: group 0 empty,
+// group 1 holds 12, group 2 (the tail) holds 8 = half full.
+std::vector<ChunkId> MakeSparseTail(ChunkEngine& e) {
+  std::vector<ChunkId> ids;
+  for (uint64_t i = 0; i < 40; ++i) {
+    ids.push_back(MakeChunkId(InodeId(6), i));
+    WriteCommit(e, ids.back(), k64K, 0, Bytes(30000 + i, i), 1);
+  }
+  for (uint64_t i = 0; i < 20; ++i) EXPECT_TRUE(*e.Purge(kTarget, ids[i]));
+  return ids;
+}
+
+TEST_F(ChunkSpaceTest, CompactionEmptiesTheSparseTailGroupIntoLowerSlots) {
+  auto ids = MakeSparseTail(*engine_);
+  EXPECT_EQ(Stats(16).allocated_groups, 2u);  // group 0 was punched
+  auto r = engine_->Compact(100);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->moved, 8u);
+  EXPECT_EQ(r->groups_emptied, 1u);
+  EXPECT_FALSE(r->more);  // group 1 (12 of 16) is not sparse
+  ClassStats s = Stats(16);
+  EXPECT_EQ(s.used_slots, 20u);
+  EXPECT_EQ(s.allocated_groups, 2u);  // groups 0 and 1; group 2 punched
+  for (uint64_t i = 20; i < 40; ++i) {
+    EXPECT_EQ(Committed(*engine_, ids[i]), Bytes(30000 + i, i));
+    EXPECT_LT(engine_->GetMeta(kTarget, ids[i])->committed->slot.index, 32u);
+  }
+  ExpectNoLeakedSlots(*engine_);
+  Reopen();
+  for (uint64_t i = 20; i < 40; ++i) EXPECT_EQ(Committed(*engine_, ids[i]), Bytes(30000 + i, i));
+  auto again = engine_->Compact(100);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->moved, 0u);
+  auto moved =
+      registry_.GetCounter("hf3fs_chunk_compacted_chunks_total", "", {{"disk", dir_->path()}});
+  EXPECT_EQ(moved->Value(), 8u);  // per disk, across engine instances of the process
+}
+
+TEST_F(ChunkSpaceTest, CompactionIsBoundedAndSkipsChunksWithAPendingUpdate) {
+  auto ids = MakeSparseTail(*engine_);
+  EXPECT_EQ(engine_->Compact(0).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(engine_->Compact(kMaxCompactMoves + 1).status().code(), StatusCode::kInvalidArgument);
+  auto r = engine_->Compact(3);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->moved, 3u);
+  EXPECT_TRUE(r->more);
+  // A pending update in the tail group: nothing there moves, the pending bytes stay readable.
+  ASSERT_TRUE(engine_->Write(kTarget, ids[39], k64K, 30039, Bytes(10, 1), V(2)).ok());
+  auto blocked = engine_->Compact(100);
+  ASSERT_TRUE(blocked.ok());
+  EXPECT_EQ(blocked->moved, 0u);
+  EXPECT_EQ(blocked->groups_emptied, 0u);
+  ASSERT_TRUE(engine_->Commit(kTarget, ids[39], 2, {}).ok());
+  auto rest = engine_->Compact(100);
+  ASSERT_TRUE(rest.ok());
+  EXPECT_EQ(rest->moved, 5u);
+  EXPECT_EQ(rest->groups_emptied, 1u);
+  auto expect = Bytes(30039, 39);
+  auto tail = Bytes(10, 1);
+  expect.insert(expect.end(), tail.begin(), tail.end());
+  EXPECT_EQ(Committed(*engine_, ids[39]), expect);
+  for (uint64_t i = 20; i < 39; ++i) EXPECT_EQ(Committed(*engine_, ids[i]), Bytes(30000 + i, i));
+  ExpectNoLeakedSlots(*engine_);
+}
+
 TEST_F(ChunkSpaceTest, SpaceInfoReportsClassesAndTargets) {
   WriteCommit(*engine_, MakeChunkId(InodeId(5), 0), k64K, 0, Bytes(10, 1), 1);
   WriteCommit(*engine_, MakeChunkId(InodeId(5), 1), k1M, 0, Bytes(300000, 1), 1);

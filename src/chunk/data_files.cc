@@ -200,6 +200,32 @@ Status DataFiles::Sync(SlotAddress slot) {
   return loc.first->Sync();
 }
 
+std::optional<uint32_t> DataFiles::SparseTailGroup(uint8_t class_log2) const {
+  const ClassState& cs = StateOf(class_log2);
+  std::lock_guard lock(cs.mu);
+  const SlotAllocator& a = *cs.alloc;
+  uint64_t free_below = 0;
+  std::optional<uint32_t> tail;
+  for (uint32_t g = 0; g < a.group_count(); ++g) {
+    if (a.GroupUsed(g) > 0) tail = g;
+  }
+  if (!tail || *tail == 0) return std::nullopt;
+  for (uint32_t g = 0; g < *tail; ++g) free_below += a.slots_per_group() - a.GroupUsed(g);
+  uint32_t used = a.GroupUsed(*tail);
+  if (used * 2 > a.slots_per_group() || free_below < used) return std::nullopt;
+  return tail;
+}
+
+uint32_t DataFiles::GroupOf(SlotAddress slot) const {
+  return slot.index / StateOf(slot.class_log2).slots_per_group;
+}
+
+uint32_t DataFiles::GroupUsed(uint8_t class_log2, uint32_t group) const {
+  const ClassState& cs = StateOf(class_log2);
+  std::lock_guard lock(cs.mu);
+  return group < cs.alloc->group_count() ? cs.alloc->GroupUsed(group) : 0;
+}
+
 ClassStats DataFiles::Stats(uint8_t class_log2) const {
   const ClassState& cs = StateOf(class_log2);
   std::lock_guard lock(cs.mu);

@@ -65,6 +65,12 @@ class DataFiles {
   // Makes the slot's file durable.
   Status Sync(SlotAddress slot);
 
+  // Compaction: the highest group of a class that holds chunks, is at most half full, and whose
+  // chunks all fit into free slots of lower groups; nullopt when there is none.
+  std::optional<uint32_t> SparseTailGroup(uint8_t class_log2) const;
+  uint32_t GroupOf(SlotAddress slot) const;
+  uint32_t GroupUsed(uint8_t class_log2, uint32_t group) const;
+
   ClassStats Stats(uint8_t class_log2) const;
   // Path of the file holding `slot` (for logs and tests).
   std::string PathOf(SlotAddress slot) const;

@@ -24,6 +24,7 @@ enum class EngineOp : uint8_t {
   kGetMeta,
   kListMeta,
   kQueryLast,
+  kCompact,
   kCount,
 };
 
@@ -50,6 +51,7 @@ struct EngineMetrics {
   metrics::Counter* write_bytes = nullptr;
   metrics::Counter* cow_copied_bytes = nullptr;
   metrics::Counter* checksum_failures = nullptr;
+  metrics::Counter* compacted_chunks = nullptr;
   std::vector<metrics::CallbackHandle> callbacks;  // gauges computed at scrape time
 };
 
