@@ -108,6 +108,7 @@ Result<std::unique_ptr<ChunkEngine>> ChunkEngine::Open(const std::string& dir,
     HF3FS_TRY_ASSIGN(auto layer, CreatePosixFileLayer(data_dir, options.io));
     e->layer_ = std::move(layer);
   }
+  HF3FS_TRY(e->layer_->SyncDirectory(dir));  // <dir>/data must survive a power loss too
   HF3FS_TRY_ASSIGN(e->meta_, MetaStore::Open(dir + "/meta"));
   HF3FS_TRY_ASSIGN(auto stored, e->meta_->GetLayout());
   Layout layout;

@@ -110,15 +110,20 @@ Status DataFiles::FinishRebuild() {
 
 Status DataFiles::PrepareGroup(ClassState& cs, uint32_t group) {
   if (group < cs.group_allocated.size() && cs.group_allocated[group]) return Status::Ok();
+  // A new directory or file is synced into its parent before any record can name a slot in it
+  // (fdatasync of the file does not persist its directory entry).
   if (!cs.dir_created) {
     HF3FS_TRY(layer_->CreateDirectories(ClassDir(cs.class_log2)));
+    HF3FS_TRY(layer_->SyncDirectory(data_dir_));
     cs.dir_created = true;
   }
   uint32_t f = group / cs.groups_per_file;
   if (cs.files.size() <= f) cs.files.resize(f + 1);
   if (!cs.files[f]) {
-    HF3FS_TRY_ASSIGN(cs.files[f],
+    HF3FS_TRY_ASSIGN(auto file,
                      layer_->OpenFile(ClassDir(cs.class_log2) + "/" + FileName(f), true));
+    HF3FS_TRY(layer_->SyncDirectory(ClassDir(cs.class_log2)));
+    cs.files[f] = std::move(file);
   }
   uint64_t offset = uint64_t{group % cs.groups_per_file} * cs.group_bytes();
   HF3FS_TRY(cs.files[f]->Allocate(offset, cs.group_bytes()));

@@ -1,6 +1,7 @@
 #include "chunk/fault_file_layer.h"
 
 #include <cstring>
+#include <filesystem>
 
 namespace hf3fs::chunk {
 
@@ -100,6 +101,16 @@ void FaultFileLayer::Crash(double drop_probability) {
   constexpr size_t kSectorBytes = 512;
   std::lock_guard lock(mu_);
   std::uniform_real_distribution<double> coin(0.0, 1.0);
+  // Entries whose directory was never synced may vanish, with everything below them.
+  for (const auto& path : unsynced_entries_) {
+    if (coin(rng_) >= drop_probability) continue;
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+    for (auto it = shadows_.begin(); it != shadows_.end();) {
+      it = it->first == path || it->first.starts_with(path + "/") ? shadows_.erase(it) : ++it;
+    }
+  }
+  unsynced_entries_.clear();
   for (auto& [path, shadow] : shadows_) {
     for (auto& [offset, pre] : shadow.pre_images) {
       AlignedBuffer now(kBlockBytes);
@@ -128,6 +139,7 @@ size_t FaultFileLayer::UnsyncedBlocks() const {
 
 Result<std::unique_ptr<File>> FaultFileLayer::OpenFile(const std::string& path, bool create) {
   std::lock_guard lock(mu_);
+  if (create && !std::filesystem::exists(path)) unsynced_entries_.insert(path);
   HF3FS_TRY_ASSIGN(auto inner, inner_->OpenFile(path, create));
   auto it = shadows_.find(path);
   if (it == shadows_.end()) {
@@ -138,7 +150,23 @@ Result<std::unique_ptr<File>> FaultFileLayer::OpenFile(const std::string& path, 
 }
 
 Status FaultFileLayer::CreateDirectories(const std::string& path) {
+  std::lock_guard lock(mu_);
+  // Every directory created here is an entry of its parent until that parent is synced.
+  for (std::filesystem::path p(path); !p.empty() && !std::filesystem::exists(p);
+       p = p.parent_path()) {
+    unsynced_entries_.insert(p.string());
+  }
   return inner_->CreateDirectories(path);
+}
+
+Status FaultFileLayer::SyncDirectory(const std::string& path) {
+  std::lock_guard lock(mu_);
+  HF3FS_TRY(Gate(kSync, generation_));
+  HF3FS_TRY(inner_->SyncDirectory(path));
+  std::erase_if(unsynced_entries_, [&](const std::string& entry) {
+    return std::filesystem::path(entry).parent_path() == std::filesystem::path(path);
+  });
+  return Status::Ok();
 }
 
 Result<std::vector<std::string>> FaultFileLayer::ListDirectory(const std::string& path) {

@@ -7,7 +7,9 @@
 //     kIoError, so the crashed engine cannot touch the disk again. Files opened after the crash
 //     work normally (the "rebooted" machine).
 // The unsynced pre-images are kept in memory, one 4 KiB block per block written since the last
-// Sync of its file. File size changes (Allocate) are not rolled back.
+// Sync of its file. A file or directory created through the layer whose parent directory was not
+// synced since (SyncDirectory) is deleted by a crash with the same probability, as a power loss
+// may lose its directory entry. File size changes (Allocate) are not rolled back.
 //
 // Thread-safe; one mutex serializes all calls (tests do not measure speed through it).
 #pragma once
@@ -18,6 +20,7 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 
 #include "chunk/file_layer.h"
@@ -51,6 +54,7 @@ class FaultFileLayer final : public FileLayer {
 
   Result<std::unique_ptr<File>> OpenFile(const std::string& path, bool create) override;
   Status CreateDirectories(const std::string& path) override;
+  Status SyncDirectory(const std::string& path) override;
   Result<std::vector<std::string>> ListDirectory(const std::string& path) override;
   Result<FsSpace> StatFs(const std::string& path) override;
   FileLayerInfo info() const override { return inner_->info(); }
@@ -74,6 +78,7 @@ class FaultFileLayer final : public FileLayer {
   StatusCode error_code_ = StatusCode::kIoError;
   std::optional<uint64_t> free_bytes_;
   std::map<std::string, Shadow> shadows_;
+  std::set<std::string> unsynced_entries_;  // created, parent directory not synced since
 };
 
 }  // namespace hf3fs::chunk

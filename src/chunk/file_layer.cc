@@ -130,6 +130,16 @@ class PosixFileLayer final : public FileLayer {
     return Status::Ok();
   }
 
+  Status SyncDirectory(const std::string& path) override {
+    int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return ErrnoStatus(errno, "open directory " + path);
+    int rc = ::fsync(fd);
+    int err = errno;
+    ::close(fd);
+    if (rc != 0) return ErrnoStatus(err, "fsync directory " + path);
+    return Status::Ok();
+  }
+
   Result<std::vector<std::string>> ListDirectory(const std::string& path) override {
     DIR* dir = ::opendir(path.c_str());
     if (dir == nullptr) {

@@ -56,6 +56,8 @@ class FileLayer {
   // Opens (and with `create`, creates) a data file; kNotFound when absent and !create.
   virtual Result<std::unique_ptr<File>> OpenFile(const std::string& path, bool create) = 0;
   virtual Status CreateDirectories(const std::string& path) = 0;
+  // Makes the entries of a directory (files and directories created in it) durable (fsync).
+  virtual Status SyncDirectory(const std::string& path) = 0;
   // Names of the entries of a directory (no "." or ".."); kNotFound when it does not exist.
   virtual Result<std::vector<std::string>> ListDirectory(const std::string& path) = 0;
   virtual Result<FsSpace> StatFs(const std::string& path) = 0;

@@ -177,6 +177,7 @@ class FaultFileLayerTest : public ::testing::Test {
     ASSERT_TRUE(f.ok());
     file_ = std::move(*f);
     ASSERT_TRUE(file_->Allocate(0, 64 << 10).ok());
+    ASSERT_TRUE(layer_->SyncDirectory(dir_.path()).ok());
   }
 
   std::vector<uint8_t> ReadBack(std::unique_ptr<File>& file, uint64_t offset, size_t n) {
@@ -225,6 +226,19 @@ TEST_F(FaultFileLayerTest, CrashDropsExactlyTheUnsyncedWritesAndFencesOldHandles
   EXPECT_TRUE(
       std::all_of(bytes.begin(), bytes.begin() + 8192, [](uint8_t b) { return b == 0xaa; }));
   EXPECT_TRUE(std::all_of(bytes.begin() + 8192, bytes.end(), [](uint8_t b) { return b == 0; }));
+}
+
+TEST_F(FaultFileLayerTest, CrashLosesEntriesWhoseDirectoryWasNotSynced) {
+  ASSERT_TRUE(layer_->CreateDirectories(dir_.path() + "/a/b").ok());
+  ASSERT_TRUE(layer_->OpenFile(dir_.path() + "/a/b/lost", true).ok());
+  ASSERT_TRUE(layer_->OpenFile(dir_.path() + "/kept", true).ok());
+  ASSERT_TRUE(layer_->SyncDirectory(dir_.path()).ok());         // persists "kept" and "a"
+  ASSERT_TRUE(layer_->SyncDirectory(dir_.path() + "/a").ok());  // and "a/b"; not "a/b/lost"
+  layer_->Crash(1.0);
+  EXPECT_TRUE(layer_->OpenFile(dir_.path() + "/kept", false).ok());
+  EXPECT_TRUE(layer_->ListDirectory(dir_.path() + "/a/b").ok());
+  EXPECT_EQ(layer_->OpenFile(dir_.path() + "/a/b/lost", false).status().code(),
+            StatusCode::kNotFound);
 }
 
 TEST_F(FaultFileLayerTest, PartialCrashTearsUnsyncedBlocksAtSectorGranularity) {
