@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <set>
 
 #include "chunk/engine_metrics.h"
@@ -108,8 +109,13 @@ Result<std::unique_ptr<ChunkEngine>> ChunkEngine::Open(const std::string& dir,
     HF3FS_TRY_ASSIGN(auto layer, CreatePosixFileLayer(data_dir, options.io));
     e->layer_ = std::move(layer);
   }
-  HF3FS_TRY(e->layer_->SyncDirectory(dir));  // <dir>/data must survive a power loss too
   HF3FS_TRY_ASSIGN(e->meta_, MetaStore::Open(dir + "/meta"));
+  // The entries of <dir> itself, <dir>/data and <dir>/meta must survive a power loss too.
+  auto norm = std::filesystem::path(dir).lexically_normal();
+  if (!norm.has_filename()) norm = norm.parent_path();  // "a/b/" names "a/b"
+  std::string parent = norm.parent_path().string();
+  HF3FS_TRY(e->layer_->SyncDirectory(parent.empty() ? "." : parent));
+  HF3FS_TRY(e->layer_->SyncDirectory(dir));
   HF3FS_TRY_ASSIGN(auto stored, e->meta_->GetLayout());
   Layout layout;
   if (stored) {
