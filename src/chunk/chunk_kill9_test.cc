@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -56,7 +57,8 @@ class Child {
     pid_ = ::fork();
     HF3FS_CHECK(pid_ >= 0);
     if (pid_ == 0) {
-      ::dup2(fds[1], kChildFd);  // the duplicate does not inherit O_CLOEXEC
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive a crashed test
+      ::dup2(fds[1], kChildFd);            // the duplicate does not inherit O_CLOEXEC
       int devnull = ::open("/dev/null", O_WRONLY);
       ::dup2(devnull, STDOUT_FILENO);  // keep the engine's logs out of the test output
       ::execv(argv[0], const_cast<char* const*>(argv));
