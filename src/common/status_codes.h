@@ -74,7 +74,17 @@
   X(kMgmtdAuthFailed, 3011, false, EACCES, "authentication failed")                             \
   X(kMgmtdUserNotFound, 3012, false, ENOENT, "user not found")                                  \
   X(kMgmtdWrongNodeType, 3013, false, EINVAL, "node registered with another type")              \
-  X(kMgmtdChainTableNotFound, 3014, false, ENOENT, "chain table not found")
+  X(kMgmtdChainTableNotFound, 3014, false, ENOENT, "chain table not found")                      \
+  /* storage + chunk: 4000-4999; the chunk engine uses 4000-4099 */                             \
+  X(kChunkNotFound, 4000, false, ENOENT, "chunk not found")                                     \
+  X(kChunkNotCommitted, 4001, true, EAGAIN, "chunk has an uncommitted update")                  \
+  X(kChunkStaleVersion, 4002, false, ESTALE, "update version is not newer than the chunk's")    \
+  X(kChunkVersionGap, 4003, true, EAGAIN, "update version skips a missing update")              \
+  X(kChunkVersionMismatch, 4004, false, EINVAL, "commit names a version the chunk does not hold") \
+  X(kChunkPendingExists, 4005, true, EAGAIN, "chunk already has a pending update")              \
+  X(kChunkChecksumMismatch, 4006, true, EIO, "chunk data does not match its checksum")          \
+  X(kChunkSizeMismatch, 4007, false, EINVAL, "chunk size differs from the chunk's")             \
+  X(kDiskError, 4008, false, EIO, "disk I/O error; the disk is taken offline")
 
 namespace hf3fs {
 

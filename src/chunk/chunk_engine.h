@@ -1,0 +1,323 @@
+// ChunkEngine: the chunks of every target on one disk (ARCHITECTURE.md section 3.1, design in
+// docs/design/0003-chunk-engine.md, bytes in docs/formats/chunk-engine.md).
+//
+// A chunk (target, chunk id) has a chunk size (its maximum length, a size class from 64 KiB to
+// 64 MiB, fixed at creation), a committed part and at most one pending part (chunk_meta.h). Every
+// normal update (Write, Truncate, Remove) is applied to the committed bytes and becomes the
+// pending part with update_version = commit_version + 1; Commit makes it the committed part. This
+// is what the storage service's CRAQ builds on:
+//
+//   update version u vs commit version c, pending version p    result
+//   u <= c, or pending and u < p                               kChunkStaleVersion
+//   u != c + 1                                                 kChunkVersionGap (retryable)
+//   u == c + 1, pending p == u, replace_pending                the pending part is rebuilt
+//   u == c + 1, pending p == u, !replace_pending               kChunkPendingExists
+//   Commit(v): v <= c -> ok (no change); v == p -> committed; else kChunkVersionMismatch
+//
+// Durability: a call that returns ok has made its data and its metadata durable (fdatasync or
+// O_DSYNC, then a synced RocksDB batch). A crash at any moment leaves each chunk exactly at its
+// last durably recorded state; no chunk is ever torn.
+//
+// Errors every call may return besides those listed: kDiskError (an I/O error; the engine is then
+// failed and refuses all later updates with kDiskError — the storage service takes the disk's
+// targets offline), kInvalidArgument (bad id, size, offset or limit).
+//
+// Thread safety: every method is thread-safe. Calls on one chunk are serialized (reads share,
+// updates exclude); calls on different chunks run in parallel, each doing its I/O on its calling
+// thread's own io_uring ring. The engine must outlive all calls into it.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "chunk/chunk_id.h"
+#include "chunk/chunk_meta.h"
+#include "chunk/data_files.h"
+#include "chunk/file_layer.h"
+#include "chunk/meta_store.h"
+#include "common/metrics.h"
+#include "common/status.h"
+
+namespace hf3fs::chunk {
+
+struct EngineMetrics;  // engine_metrics.h
+
+// Bound on the chunks one ListMeta / RemoveRange call handles.
+inline constexpr uint32_t kMaxRangeLimit = 4096;
+// Bound on the chunk copies of one Compact call.
+inline constexpr uint32_t kMaxCompactMoves = 1024;
+// Number of reader/writer locks that chunks hash onto.
+inline constexpr size_t kChunkLockStripes = 1024;
+
+struct ChunkEngineOptions {
+  std::string name;  // the "disk" label of metrics and logs; default: the directory
+  // Grouping of new directories (ignored when the directory already has a layout).
+  uint64_t group_bytes = 256ull << 20;
+  uint32_t groups_per_file = 16;
+  PosixFileLayerOptions io;
+  uint64_t io_piece_bytes = 4ull << 20;  // bytes per buffered I/O step; a block multiple
+  uint32_t max_pooled_buffers = 16;
+  // New chunks are refused (kNoSpace) while free space is below either threshold (0: off).
+  uint64_t low_space_threshold_bytes = 0;
+  double low_space_threshold_percent = 0;
+  bool punch_empty_groups = true;
+  // Null: a PosixFileLayer on <dir>/data. Tests pass a FaultFileLayer.
+  std::shared_ptr<FileLayer> file_layer;
+  // Test-only sync points: called at named points of updates (see chunk_update.cc:
+  // "update.data_written", "update.data_synced", "update.after_batch", "commit.before_batch",
+  // "meta.write"); a non-ok Status aborts the operation with that status as if that step failed.
+  std::function<Status(std::string_view point)> fault_hook;
+  metrics::Registry* metrics = nullptr;  // null: the global registry
+};
+
+struct UpdateOptions {
+  uint64_t update_version = 0;  // required, >= 1
+  ChainVersion chain_version;
+  bool replace_pending = true;  // see the version table in the file comment
+  // CRC32C of the write's payload as the client computed it; checked before anything is written
+  // (kChunkChecksumMismatch).
+  std::optional<uint32_t> expected_checksum;
+};
+
+struct ReplaceOptions {
+  uint32_t chunk_size = 0;
+  uint64_t version = 0;  // >= 1
+  bool commit = false;   // install as the committed part (dropping any pending part) or as pending
+  ChainVersion chain_version;
+  std::optional<uint32_t> expected_checksum;  // CRC32C of the whole data
+};
+
+enum class ReadMode : uint8_t {
+  kCommitted,      // the committed part; kChunkNotCommitted while a pending part exists
+  kLatest,         // the pending part if any, else the committed part ("read uncommitted")
+  kLastCommitted,  // the committed part even while one is pending (resync, debugging)
+};
+
+struct ReadResult {
+  uint32_t bytes = 0;    // bytes copied from the chunk; the rest of the buffer is zero-filled
+  ChunkMeta meta;        // includes the whole-chunk checksum of the version read
+  uint64_t version = 0;  // the version that was read
+};
+
+struct FullChunk {
+  std::vector<uint8_t> data;  // exactly the chunk's length
+  ChunkMeta meta;
+  uint64_t version = 0;
+  uint32_t checksum = 0;
+};
+
+struct MetaPage {
+  std::vector<ChunkMeta> metas;
+  bool more = false;  // further records exist in the range; continue from `next`
+  ChunkId next;
+};
+
+struct RemoveRangeResult {
+  uint32_t removed = 0;
+  bool more = false;  // call again from `next` to continue
+  ChunkId next;
+};
+
+// Chunks of a range with a committed part (QueryLastChunk).
+struct RangeSummary {
+  std::optional<ChunkMeta> last;  // highest chunk id with a committed part
+  uint64_t chunks = 0;            // chunks with a committed part
+  uint64_t total_length = 0;      // sum of their committed lengths
+  uint64_t pending = 0;           // chunks with a pending part
+};
+
+struct SpaceInfo {
+  uint64_t capacity_bytes = 0;  // of the file system
+  uint64_t free_bytes = 0;      // available on the file system
+  uint64_t used_slot_bytes = 0;
+  bool low_space = false;
+  std::vector<ClassStats> classes;  // one per size class
+  std::map<TargetId, uint64_t> chunks_per_target;
+};
+
+struct CompactResult {
+  uint32_t moved = 0;           // chunks copied to a lower slot
+  uint32_t groups_emptied = 0;  // groups left without chunks (and punched)
+  bool more = false;            // another call may find more to move
+};
+
+struct EngineInfo {
+  std::string dir;
+  FileLayerInfo io;
+  Layout layout;
+};
+
+class ChunkEngine {
+ public:
+  ~ChunkEngine();
+  ChunkEngine(const ChunkEngine&) = delete;
+  ChunkEngine& operator=(const ChunkEngine&) = delete;
+
+  // Opens (creating when needed) the engine in `dir`: <dir>/meta (RocksDB) and <dir>/data.
+  // Rebuilds slot allocation from the records. kDataCorruption when a record or the layout is
+  // malformed or two records name one slot; kUnavailable when another engine holds `dir`.
+  static Result<std::unique_ptr<ChunkEngine>> Open(const std::string& dir,
+                                                   ChunkEngineOptions options);
+
+  // Writes `data` at `offset` (offset + size <= chunk_size); bytes between the committed length
+  // and `offset` become zeros. Creates the chunk when it does not exist (kNoSpace while space is
+  // low). kChunkSizeMismatch when the chunk exists with another chunk size,
+  // kChunkChecksumMismatch, the version errors above, kNoSpace. Returns the new metadata.
+  Result<ChunkMeta> Write(TargetId target, const ChunkId& chunk, uint32_t chunk_size,
+                          uint32_t offset, std::span<const uint8_t> data,
+                          const UpdateOptions& options);
+  // Sets the length: shorter drops the tail, longer appends zeros (creates a missing chunk).
+  Result<ChunkMeta> Truncate(TargetId target, const ChunkId& chunk, uint32_t chunk_size,
+                             uint32_t length, const UpdateOptions& options);
+  // Makes the pending part a removal; committing it deletes the chunk. kChunkNotFound when there
+  // is no committed part to remove.
+  Result<ChunkMeta> Remove(TargetId target, const ChunkId& chunk, const UpdateOptions& options);
+  // Commits pending `version` (see the table). After committing a removal the returned metadata
+  // has neither part. kChunkNotFound when the chunk does not exist.
+  Result<ChunkMeta> Commit(TargetId target, const ChunkId& chunk, uint64_t version,
+                           ChainVersion chain_version);
+
+  // Installs whole-chunk bytes at options.version, as pending (version must exceed the commit
+  // version, else kChunkStaleVersion) or committed (unconditional: resync is authoritative).
+  Result<ChunkMeta> ReplaceFull(TargetId target, const ChunkId& chunk,
+                                std::span<const uint8_t> data, const ReplaceOptions& options);
+  // Deletes the chunk at once, both parts (GC, resync). Returns whether it existed.
+  Result<bool> Purge(TargetId target, const ChunkId& chunk);
+  // Deletes at most `limit` (<= kMaxRangeLimit) chunks with ids in [begin, end) (empty end: to
+  // the end of the target) in one batch.
+  Result<RemoveRangeResult> RemoveRange(TargetId target, const ChunkId& begin, const ChunkId& end,
+                                        uint32_t limit);
+
+  // Reads into `out` the bytes [offset, offset + out.size()) of the chosen version. kChunkNotFound,
+  // kChunkNotCommitted (kCommitted mode), kDataCorruption (a read covering the whole chunk whose
+  // bytes do not match the checksum).
+  Result<ReadResult> Read(TargetId target, const ChunkId& chunk, uint32_t offset,
+                          std::span<uint8_t> out, ReadMode mode = ReadMode::kCommitted);
+  // The whole chunk, checksum verified (kDataCorruption on mismatch).
+  Result<FullChunk> ReadFull(TargetId target, const ChunkId& chunk,
+                             ReadMode mode = ReadMode::kLastCommitted);
+
+  Result<ChunkMeta> GetMeta(TargetId target, const ChunkId& chunk);
+  // Records with ids in [begin, end), at most `limit` (<= kMaxRangeLimit).
+  Result<MetaPage> ListMeta(TargetId target, const ChunkId& begin, const ChunkId& end,
+                            uint32_t limit);
+  Result<RangeSummary> QueryLastChunk(TargetId target, const ChunkId& begin, const ChunkId& end);
+
+  // Compaction of sparse groups, called from the storage service's background task: in each size
+  // class, moves the committed chunks of the highest group that is at most half full into free
+  // slots of lower groups, so that the group is emptied and its space returned. Copies at most
+  // `max_moves` (1..kMaxCompactMoves) chunks; chunks with a pending part are skipped, and a
+  // chunk whose bytes do not match its checksum is left where it is. Each move is a
+  // copy-on-write with the same crash safety as an update.
+  Result<CompactResult> Compact(uint32_t max_moves);
+
+  Result<SpaceInfo> GetSpaceInfo();
+  // Hot-updatable low-space thresholds (0: off).
+  void SetLowSpaceThreshold(uint64_t bytes, double percent);
+
+  // Ok, or the first disk error after which the engine refuses updates.
+  Status health() const;
+  const EngineInfo& info() const { return info_; }
+
+ private:
+  enum class UpdateKind : uint8_t { kWrite, kTruncate, kRemove, kReplace };
+  struct UpdateSpec {
+    UpdateKind kind = UpdateKind::kWrite;
+    uint32_t chunk_size = 0;
+    uint32_t offset = 0;
+    uint32_t length = 0;  // truncate: the new length
+    std::span<const uint8_t> data;
+    uint64_t version = 0;
+    ChainVersion chain_version;
+    bool replace_pending = true;
+    bool commit = false;  // replace only
+    std::optional<uint32_t> expected_checksum;
+  };
+
+  // The new bytes of an update, applied over the committed bytes: [0, new_length) is the
+  // committed prefix (zero-filled past the committed length) with `data` at `offset`.
+  struct Overlay {
+    uint32_t offset = 0;
+    std::span<const uint8_t> data;
+    uint32_t new_length = 0;
+  };
+
+  ChunkEngine() = default;
+  Status Rebuild();
+  void RegisterGauges();
+  Result<std::optional<ChunkMeta>> GetRecord(TargetId target, const ChunkId& chunk);
+  Result<const VersionPart*> SelectPart(const std::optional<ChunkMeta>& existing, ReadMode mode,
+                                        TargetId target, const ChunkId& chunk) const;
+  Status VerifyChecksum(const VersionPart& part, std::span<const uint8_t> bytes,
+                        const ChunkId& chunk);
+
+  // Update paths (chunk_update.cc).
+  Result<ChunkMeta> Update(TargetId target, const ChunkId& chunk, const UpdateSpec& spec);
+  Result<ChunkMeta> UpdateLocked(TargetId target, const ChunkId& chunk, const UpdateSpec& spec);
+  Status CheckVersions(const std::optional<ChunkMeta>& existing, const UpdateSpec& spec) const;
+  // Builds the part an update produces, writing and syncing its data. A slot it reserved is
+  // returned in *reserved (still reserved on failure).
+  Result<VersionPart> BuildPart(const std::optional<ChunkMeta>& existing, const UpdateSpec& spec,
+                                uint8_t chunk_log2, SlotAddress* reserved);
+  Result<ChunkMeta> CommitLocked(TargetId target, const ChunkId& chunk, uint64_t version,
+                                 ChainVersion chain_version);
+  Result<bool> IsLowSpace(const FsSpace& space) const;
+  Status CheckLowSpace();
+  // Writes a batch durably; an I/O error marks the engine failed. On failure the batch may or
+  // may not be durable, so the caller frees nothing.
+  Status WriteBatch(const MetaBatch& batch);
+  // Frees the slots named by `before` but not by `after` (either may be null).
+  void ReleaseSlots(const ChunkMeta* before, const ChunkMeta* after);
+  void FreeSlot(SlotAddress slot);
+  Status Hook(std::string_view point);
+  // A kIoError marks the engine failed and becomes kDiskError; other statuses pass through.
+  Status NoteError(Status st);
+  Status CheckWritable() const;
+  std::shared_mutex& StripeOf(TargetId target, const ChunkId& chunk);
+  void CountChunk(TargetId target, int64_t delta);
+  Status ValidateId(const ChunkId& chunk) const;
+  Status ValidateRange(const ChunkId& begin, const ChunkId& end, uint32_t limit) const;
+
+  // Compaction (chunk_compact.cc): moves one chunk out of `from`; false when it was skipped.
+  Result<bool> MoveChunk(TargetId target, const ChunkId& chunk, SlotAddress from,
+                         uint32_t below_group);
+
+  // Data paths (chunk_io.cc).
+  Result<VersionPart> AppendInPlace(const VersionPart& base, uint64_t version,
+                                    const Overlay& overlay);
+  Result<VersionPart> ShrinkInPlace(const VersionPart& base, uint64_t version, uint32_t new_length);
+  Result<VersionPart> CopyOnWrite(const VersionPart* base, uint64_t version, const Overlay& overlay,
+                                  uint8_t chunk_log2, SlotAddress* reserved);
+  // Reads part bytes [offset, offset + out.size()), which must lie within its length.
+  Status ReadBytes(const VersionPart& part, uint32_t offset, std::span<uint8_t> out);
+
+  std::string dir_;
+  ChunkEngineOptions options_;
+  EngineInfo info_;
+  std::shared_ptr<FileLayer> layer_;
+  std::unique_ptr<MetaStore> meta_;
+  std::unique_ptr<DataFiles> data_;
+  std::unique_ptr<BufferPool> buffers_;
+  std::unique_ptr<EngineMetrics> metrics_;
+  std::array<std::shared_mutex, kChunkLockStripes> stripes_;
+
+  std::atomic<bool> failed_{false};
+  mutable std::mutex mu_;  // guards failure_, chunks_per_target_, thresholds
+  Status failure_;
+  std::map<TargetId, uint64_t> chunks_per_target_;
+  uint64_t low_space_bytes_ = 0;
+  double low_space_percent_ = 0;
+};
+
+}  // namespace hf3fs::chunk

@@ -1,0 +1,108 @@
+#include "chunk/meta_store.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/write_batch.h>
+
+namespace hf3fs::chunk {
+namespace {
+
+Status FromRocks(const rocksdb::Status& s, std::string_view what) {
+  if (s.ok()) return Status::Ok();
+  StatusCode code = StatusCode::kIoError;
+  if (s.IsNoSpace()) code = StatusCode::kNoSpace;
+  if (s.IsCorruption()) code = StatusCode::kDataCorruption;
+  if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
+    code = StatusCode::kUnavailable;  // another engine holds the database's LOCK
+  }
+  return MakeStatus(code, "rocksdb {}: {}", what, s.ToString());
+}
+
+}  // namespace
+
+void MetaBatch::Put(const ChunkMeta& meta) {
+  ops_.emplace_back(EncodeChunkKey(meta.target, meta.chunk_id), EncodeChunkRecord(meta));
+}
+
+void MetaBatch::Delete(TargetId target, const ChunkId& chunk_id) {
+  ops_.emplace_back(EncodeChunkKey(target, chunk_id), std::nullopt);
+}
+
+MetaStore::~MetaStore() {
+  if (db_ != nullptr) {
+    auto s = db_->Close();
+    (void)s;  // every batch was synced; a close error loses nothing acknowledged
+    delete db_;
+  }
+}
+
+Result<std::unique_ptr<MetaStore>> MetaStore::Open(const std::string& path) {
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  options.paranoid_checks = true;
+  options.max_background_jobs = 2;
+  options.keep_log_file_num = 4;
+  options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+  // Records are small and few writes are batched; a modest memtable keeps recovery quick.
+  options.write_buffer_size = 16 << 20;
+  rocksdb::DB* db = nullptr;
+  HF3FS_TRY(FromRocks(rocksdb::DB::Open(options, path, &db), "open " + path));
+  return std::unique_ptr<MetaStore>(new MetaStore(db));
+}
+
+Result<std::optional<Layout>> MetaStore::GetLayout() {
+  std::string value;
+  auto s = db_->Get(rocksdb::ReadOptions(), rocksdb::Slice(&kLayoutKey, 1), &value);
+  if (s.IsNotFound()) return std::optional<Layout>();
+  HF3FS_TRY(FromRocks(s, "get layout"));
+  HF3FS_TRY_ASSIGN(Layout layout, DecodeLayout(value));
+  return std::optional<Layout>(layout);
+}
+
+Status MetaStore::PutLayout(const Layout& layout) {
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  return FromRocks(db_->Put(wo, rocksdb::Slice(&kLayoutKey, 1), EncodeLayout(layout)),
+                   "put layout");
+}
+
+Result<std::optional<ChunkMeta>> MetaStore::Get(TargetId target, const ChunkId& chunk_id) {
+  std::string value;
+  auto s = db_->Get(rocksdb::ReadOptions(), EncodeChunkKey(target, chunk_id), &value);
+  if (s.IsNotFound()) return std::optional<ChunkMeta>();
+  HF3FS_TRY(FromRocks(s, "get"));
+  HF3FS_TRY_ASSIGN(ChunkMeta meta, DecodeChunkRecord(value, target, chunk_id));
+  return std::optional<ChunkMeta>(std::move(meta));
+}
+
+Status MetaStore::Write(const MetaBatch& batch) {
+  rocksdb::WriteBatch wb;
+  for (const auto& [key, value] : batch.ops_) {
+    auto s = value ? wb.Put(key, *value) : wb.Delete(key);
+    HF3FS_TRY(FromRocks(s, "batch"));
+  }
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  return FromRocks(db_->Write(wo, &wb), "write");
+}
+
+Status MetaStore::Scan(std::string_view begin_key, std::string_view end_key,
+                       const std::function<bool(ChunkMeta&&)>& fn) {
+  rocksdb::ReadOptions ro;
+  std::string end(end_key);
+  rocksdb::Slice end_slice(end);
+  if (!end.empty()) ro.iterate_upper_bound = &end_slice;
+  ro.fill_cache = false;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
+  for (it->Seek(rocksdb::Slice(begin_key.data(), begin_key.size())); it->Valid(); it->Next()) {
+    std::string_view key(it->key().data(), it->key().size());
+    if (key.empty() || key[0] != kChunkKeyPrefix) break;
+    HF3FS_TRY_ASSIGN(auto ids, DecodeChunkKey(key));
+    std::string_view value(it->value().data(), it->value().size());
+    HF3FS_TRY_ASSIGN(ChunkMeta meta, DecodeChunkRecord(value, ids.first, std::move(ids.second)));
+    if (!fn(std::move(meta))) return Status::Ok();
+  }
+  return FromRocks(it->status(), "scan");
+}
+
+}  // namespace hf3fs::chunk
