@@ -1,5 +1,5 @@
 // create-targets, list-targets, upload-chains, upload-chain-table, update-chain, rotate-lastsrv,
-// set-preferred-order, list-chains, list-chain-tables.
+// set-preferred-order, shutdown-all-chains, list-chains, list-chain-tables.
 #include <iostream>
 
 #include "admin/admin_command.h"
@@ -198,6 +198,21 @@ void AddChainCommands(CLI::App& admin, CliContext& ctx) {
       ctx.exit_code = RunAdmin(
           a->o, CallFn<mgmtd::SetPreferredOrderRsp>(mgmtd::MGMTD_SET_PREFERRED_ORDER, req),
           PrintChain);
+    });
+  }
+  {
+    auto a = std::make_shared<Args>();
+    auto* cmd = admin.add_subcommand(
+        "shutdown-all-chains",
+        "for whole-cluster maintenance: mark every chain's serving targets as if all nodes stopped "
+        "(the head keeps the chain's data as LASTSRV); chains recover as nodes return");
+    AddCommonOptions(cmd, a->o);
+    cmd->callback([a, &ctx] {
+      ctx.exit_code = RunAdmin(
+          a->o,
+          CallFn<mgmtd::ShutdownAllChainsRsp>(mgmtd::MGMTD_SHUTDOWN_ALL_CHAINS,
+                                              mgmtd::ShutdownAllChainsReq()),
+          [](const nlohmann::json& j) { std::cout << j["chains"] << " chains shut down\n"; });
     });
   }
   {

@@ -303,6 +303,20 @@ TEST_F(MgmtdOpsTest, LastServingReplicaAndRotateLastSrv) {
   EXPECT_EQ(RotateLastSrvOp(*ctx_, rot).status().code(), StatusCode::kFailedPrecondition);
 }
 
+TEST_F(MgmtdOpsTest, ShutdownAllChainsKeepsTheHeadAsLastServing) {
+  MakeChain();
+  auto r = ShutdownAllChains(*ctx_, ShutdownAllChainsReq());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->chains(), 1u);
+  EXPECT_EQ(ChainStates(), "chain 1 v2 [1100:LASTSRV 1200:OFFLINE 1300:OFFLINE]");
+  // Nodes return: the LASTSRV head serves again, then the others resync one at a time.
+  std::this_thread::sleep_for(350ms);
+  ASSERT_TRUE(RenewLease(*ctx_, NodeId(1), "0.1.0").value());
+  HeartbeatAll({{11, ONLINE}, {12, ONLINE}, {13, ONLINE}});
+  EXPECT_EQ(*UpdateChains(*ctx_), 1u);
+  EXPECT_EQ(ChainStates(), "chain 1 v3 [1100:SERVING 1200:SYNCING 1300:WAITING]");
+}
+
 TEST_F(MgmtdOpsTest, StandbyRefusesChangesAndNamesThePrimary) {
   MgmtdState standby_state;
   OpContext standby{*engine_, cfg_.mgmtd, standby_state, kv::RetryOptions{}, "127.0.0.1:9001",
