@@ -44,6 +44,9 @@ AdminFn CallFn(uint32_t method, Req req) {
   };
 }
 
+// Node type names accepted on the command line (checked by CLI11 before a callback runs).
+inline const std::vector<std::string> kNodeTypes = {"mgmtd", "meta", "storage", "client", "fuse"};
+
 // Prints rows as an aligned table.
 void PrintTable(const std::vector<std::string>& header,
                 const std::vector<std::vector<std::string>>& rows);

@@ -23,17 +23,14 @@ void AddConfigCommands(CLI::App& admin, CliContext& ctx) {
     auto* cmd = admin.add_subcommand(
         "set-config", "store a new config version for a node type; running nodes of that type "
                       "apply its hot-updatable keys on their next heartbeat");
-    cmd->add_option("type", a->type, "mgmtd, meta, storage, client or fuse")->required();
+    cmd->add_option("type", a->type, "mgmtd, meta, storage, client or fuse")
+        ->required()
+        ->check(CLI::IsMember(kNodeTypes));
     cmd->add_option("file", a->file, "TOML file")->required()->check(CLI::ExistingFile);
     cmd->add_option("--description", a->description, "why it changed");
     AddCommonOptions(cmd, a->o);
     cmd->callback([a, &ctx] {
-      auto type = ParseNodeTypeName(a->type);
-      if (!type.ok()) {
-        std::cerr << "hf3fs admin: " << type.status().ToString() << "\n";
-        ctx.exit_code = kExitUsage;
-        return;
-      }
+      auto type = ParseNodeTypeName(a->type);  // validated by kNodeTypes
       std::ifstream in(a->file);
       std::stringstream ss;
       ss << in.rdbuf();
@@ -49,16 +46,13 @@ void AddConfigCommands(CLI::App& admin, CliContext& ctx) {
   {
     auto a = std::make_shared<Args>();
     auto* cmd = admin.add_subcommand("get-config", "print a node type's stored config");
-    cmd->add_option("type", a->type, "mgmtd, meta, storage, client or fuse")->required();
+    cmd->add_option("type", a->type, "mgmtd, meta, storage, client or fuse")
+        ->required()
+        ->check(CLI::IsMember(kNodeTypes));
     cmd->add_option("--version", a->version, "a specific version (default: the latest)");
     AddCommonOptions(cmd, a->o);
     cmd->callback([a, &ctx] {
-      auto type = ParseNodeTypeName(a->type);
-      if (!type.ok()) {
-        std::cerr << "hf3fs admin: " << type.status().ToString() << "\n";
-        ctx.exit_code = kExitUsage;
-        return;
-      }
+      auto type = ParseNodeTypeName(a->type);  // validated by kNodeTypes
       mgmtd::GetConfigReq req;
       req.set_node_type(*type);
       req.set_version(a->version);

@@ -48,15 +48,12 @@ void AddNodeCommands(CLI::App& admin, CliContext& ctx) {
     auto a = std::make_shared<Args>();
     auto* cmd = admin.add_subcommand("register-node", "register a node id with its type");
     cmd->add_option("node_id", a->node_id, "node id")->required();
-    cmd->add_option("type", a->text, "mgmtd, meta, storage, client or fuse")->required();
+    cmd->add_option("type", a->text, "mgmtd, meta, storage, client or fuse")
+        ->required()
+        ->check(CLI::IsMember(kNodeTypes));
     AddCommonOptions(cmd, a->o);
     cmd->callback([a, &ctx] {
-      auto type = ParseNodeType(a->text);
-      if (!type.ok()) {
-        std::cerr << "hf3fs admin: " << type.status().ToString() << "\n";
-        ctx.exit_code = kExitUsage;
-        return;
-      }
+      auto type = ParseNodeType(a->text);  // validated by kNodeTypes
       mgmtd::RegisterNodeReq req;
       req.set_node_id(a->node_id);
       req.set_type(*type);

@@ -332,6 +332,11 @@ TEST_F(MgmtdOpsTest, StandbyRefusesChangesAndNamesThePrimary) {
   now_ms_ += 3000;
   EXPECT_TRUE(RenewLease(standby, NodeId(2), "0.1.0").value());
   EXPECT_GT(GetPrimary(standby, GetPrimaryReq())->term(), p->term());
+  // The old primary still believes it holds the lease (its own clock has not run out), but a chain
+  // update is fenced by the lease record it reads in the same transaction.
+  std::this_thread::sleep_for(350ms);  // past its bootstrapping window
+  ASSERT_TRUE(state_.IsPrimary());
+  EXPECT_EQ(UpdateChains(*ctx_).status().code(), StatusCode::kMgmtdNotPrimary);
   // An older release never takes over from a newer one.
   now_ms_ += 3000;
   MgmtdState old_state;
