@@ -138,7 +138,9 @@ Chain NextChain(const Chain& old, const ObserveFn& observe) {
     if (next[i].state != PublicState::kSyncing) continue;
     if (!serving) {
       next[i].state = PublicState::kWaiting;
-    } else if (obs[i].local == LocalState::kUpToDate) {
+    } else if (obs[i].local == LocalState::kUpToDate &&
+               (obs[i].seen_chain_version == 0 ||
+                obs[i].seen_chain_version >= old.version.value())) {
       next[i].state = PublicState::kServing;
     }
   }

@@ -17,7 +17,8 @@
 //   1. SERVING and down  -> LASTSRV if no other target stays SERVING (of several failing together,
 //      the earliest in chain order), else OFFLINE. SYNCING/WAITING and down -> OFFLINE.
 //   2. LASTSRV and alive -> SERVING, when no target is SERVING (it has the newest data).
-//   3. SYNCING and alive: UPTODATE -> SERVING; with no SERVING target left -> WAITING.
+//   3. SYNCING and alive: UPTODATE (reported under the chain's current version, or without a
+//      version) -> SERVING; with no SERVING target left -> WAITING.
 //   4. OFFLINE/WAITING and alive -> SYNCING when a target is SERVING and none is SYNCING (at most
 //      one recovery per chain), else WAITING.
 //   5. Reorder SERVING, LASTSRV, SYNCING, WAITING, OFFLINE; within a group, targets that kept their
@@ -68,6 +69,10 @@ inline void PrintTo(const Chain& c, std::ostream* os) { *os << Describe(c); }
 struct TargetObservation {
   LocalState local = LocalState::kOffline;
   bool node_alive = false;  // its node heartbeated within the timeout and is enabled
+  // The chain version the node decided `local` under (0: not reported). An UPTODATE decided under
+  // an older version than the chain's cannot end a recovery (rule 3): it may predate the target's
+  // removal from SERVING, so the target may have missed writes.
+  uint32_t seen_chain_version = 0;
 
   bool alive() const { return node_alive && local != LocalState::kOffline; }
 };

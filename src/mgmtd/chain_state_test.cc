@@ -39,53 +39,74 @@ struct Case {
 TEST(ChainStateMachine, EveryTransition) {
   const uint32_t v = 1, b = 2;  // unchanged / bumped version
   std::vector<Case> cases = {
-      {"all healthy: no change", C({{1, PS::kServing}, {2, PS::kServing}, {3, PS::kServing}}), {},
+      {"all healthy: no change",
+       C({{1, PS::kServing}, {2, PS::kServing}, {3, PS::kServing}}),
+       {},
        C({{1, PS::kServing}, {2, PS::kServing}, {3, PS::kServing}}, v)},
       {"serving node stops heartbeating -> OFFLINE, moved to the tail",
-       C({{1, PS::kServing}, {2, PS::kServing}, {3, PS::kServing}}), {{1, "-"}},
+       C({{1, PS::kServing}, {2, PS::kServing}, {3, PS::kServing}}),
+       {{1, "-"}},
        C({{2, PS::kServing}, {3, PS::kServing}, {1, PS::kOffline}}, b)},
       {"serving target reports local OFFLINE -> OFFLINE",
-       C({{1, PS::kServing}, {2, PS::kServing}}), {{2, "O"}},
+       C({{1, PS::kServing}, {2, PS::kServing}}),
+       {{2, "O"}},
        C({{1, PS::kServing}, {2, PS::kOffline}}, b)},
       {"last serving target fails -> LASTSRV",
-       C({{1, PS::kServing}, {2, PS::kOffline}}), {{1, "-"}, {2, "-"}},
+       C({{1, PS::kServing}, {2, PS::kOffline}}),
+       {{1, "-"}, {2, "-"}},
        C({{1, PS::kLastSrv}, {2, PS::kOffline}}, b)},
       {"all serving fail together -> earliest becomes LASTSRV",
        C({{1, PS::kServing}, {2, PS::kServing}, {3, PS::kServing}}),
        {{1, "-"}, {2, "-"}, {3, "-"}},
        C({{1, PS::kLastSrv}, {2, PS::kOffline}, {3, PS::kOffline}}, b)},
-      {"LASTSRV stays while down", C({{1, PS::kLastSrv}, {2, PS::kOffline}}), {{1, "-"}, {2, "-"}},
+      {"LASTSRV stays while down",
+       C({{1, PS::kLastSrv}, {2, PS::kOffline}}),
+       {{1, "-"}, {2, "-"}},
        C({{1, PS::kLastSrv}, {2, PS::kOffline}}, v)},
       {"others return while LASTSRV is down -> WAITING",
-       C({{1, PS::kLastSrv}, {2, PS::kOffline}}), {{1, "-"}, {2, "N"}},
+       C({{1, PS::kLastSrv}, {2, PS::kOffline}}),
+       {{1, "-"}, {2, "N"}},
        C({{1, PS::kLastSrv}, {2, PS::kWaiting}}, b)},
       {"LASTSRV returns -> SERVING, then a waiting target syncs",
-       C({{1, PS::kLastSrv}, {2, PS::kWaiting}}), {{1, "N"}, {2, "N"}},
+       C({{1, PS::kLastSrv}, {2, PS::kWaiting}}),
+       {{1, "N"}, {2, "N"}},
        C({{1, PS::kServing}, {2, PS::kSyncing}}, b)},
-      {"returning target -> SYNCING", C({{1, PS::kServing}, {2, PS::kOffline}}), {{2, "N"}},
+      {"returning target -> SYNCING",
+       C({{1, PS::kServing}, {2, PS::kOffline}}),
+       {{2, "N"}},
        C({{1, PS::kServing}, {2, PS::kSyncing}}, b)},
       {"only one SYNCING at a time; the other WAITS",
-       C({{1, PS::kServing}, {2, PS::kOffline}, {3, PS::kOffline}}), {{2, "N"}, {3, "N"}},
+       C({{1, PS::kServing}, {2, PS::kOffline}, {3, PS::kOffline}}),
+       {{2, "N"}, {3, "N"}},
        C({{1, PS::kServing}, {2, PS::kSyncing}, {3, PS::kWaiting}}, b)},
       {"SYNCING reports ONLINE -> stays SYNCING",
-       C({{1, PS::kServing}, {2, PS::kSyncing}}), {{2, "N"}},
+       C({{1, PS::kServing}, {2, PS::kSyncing}}),
+       {{2, "N"}},
        C({{1, PS::kServing}, {2, PS::kSyncing}}, v)},
       {"SYNCING reports UPTODATE -> SERVING as the new tail; next WAITING starts syncing",
-       C({{1, PS::kServing}, {2, PS::kSyncing}, {3, PS::kWaiting}}), {{2, "U"}, {3, "N"}},
+       C({{1, PS::kServing}, {2, PS::kSyncing}, {3, PS::kWaiting}}),
+       {{2, "U"}, {3, "N"}},
        C({{1, PS::kServing}, {2, PS::kServing}, {3, PS::kSyncing}}, b)},
-      {"SYNCING node dies -> OFFLINE", C({{1, PS::kServing}, {2, PS::kSyncing}}), {{2, "-"}},
+      {"SYNCING node dies -> OFFLINE",
+       C({{1, PS::kServing}, {2, PS::kSyncing}}),
+       {{2, "-"}},
        C({{1, PS::kServing}, {2, PS::kOffline}}, b)},
       {"source of a sync dies -> syncing target WAITS, source becomes LASTSRV",
-       C({{1, PS::kServing}, {2, PS::kSyncing}}), {{1, "-"}, {2, "N"}},
+       C({{1, PS::kServing}, {2, PS::kSyncing}}),
+       {{1, "-"}, {2, "N"}},
        C({{1, PS::kLastSrv}, {2, PS::kWaiting}}, b)},
       {"WAITING target dies -> OFFLINE",
-       C({{1, PS::kServing}, {2, PS::kSyncing}, {3, PS::kWaiting}}), {{3, "-"}, {2, "N"}},
+       C({{1, PS::kServing}, {2, PS::kSyncing}, {3, PS::kWaiting}}),
+       {{3, "-"}, {2, "N"}},
        C({{1, PS::kServing}, {2, PS::kSyncing}, {3, PS::kOffline}}, b)},
       {"newly failed target goes behind older OFFLINE ones",
-       C({{1, PS::kServing}, {2, PS::kServing}, {3, PS::kOffline}}), {{1, "-"}, {3, "-"}},
+       C({{1, PS::kServing}, {2, PS::kServing}, {3, PS::kOffline}}),
+       {{1, "-"}, {3, "-"}},
        C({{2, PS::kServing}, {3, PS::kOffline}, {1, PS::kOffline}}, b)},
       {"single replica chain: fail and return",
-       C({{1, PS::kServing}}), {{1, "-"}}, C({{1, PS::kLastSrv}}, b)},
+       C({{1, PS::kServing}}),
+       {{1, "-"}},
+       C({{1, PS::kLastSrv}}, b)},
   };
   for (const auto& c : cases) {
     auto got = NextChain(c.before, Obs(c.obs));
@@ -98,6 +119,18 @@ TEST(ChainStateMachine, RestartedLastSrvIsServingAgainOnNextRun) {
   auto c = C({{1, PS::kLastSrv}});
   auto next = NextChain(c, Obs({{1, "N"}}));
   EXPECT_EQ(next, C({{1, PS::kServing}}, 2));
+}
+
+TEST(ChainStateMachine, UpToDateFromAnOlderChainVersionDoesNotEndRecovery) {
+  // Target 2 was cut off while SERVING and still reports the UPTODATE it decided under version 3;
+  // the chain moved on (it is SYNCING at version 5), so it must be resynced first.
+  Chain before = C({{1, PS::kServing}, {2, PS::kSyncing}}, 5);
+  auto observe = [](uint32_t seen) {
+    return [seen](TargetId) { return TargetObservation{LS::kUpToDate, true, seen}; };
+  };
+  EXPECT_EQ(NextChain(before, observe(3)), before);
+  EXPECT_EQ(NextChain(before, observe(5)), C({{1, PS::kServing}, {2, PS::kServing}}, 6));
+  EXPECT_EQ(NextChain(before, observe(0)), C({{1, PS::kServing}, {2, PS::kServing}}, 6));
 }
 
 TEST(ChainStateMachine, RotateLastSrvPromotesAnAliveWaitingTarget) {

@@ -41,7 +41,10 @@ ObserveFn Observer(OpContext& ctx, const std::map<uint64_t, uint32_t>& node_of) 
     if (!o.node_alive) return o;
     auto soft = ctx.state.Node(node);
     for (const auto& th : soft->last.targets()) {
-      if (th.target_id() == id.value()) o.local = static_cast<LocalState>(th.local_state());
+      if (th.target_id() == id.value()) {
+        o.local = static_cast<LocalState>(th.local_state());
+        o.seen_chain_version = th.chain_version();
+      }
     }
     return o;
   };
