@@ -98,6 +98,11 @@ std::shared_ptr<const mgmtd::RoutingInfo> RoutingCache::Get() const {
   return info_;
 }
 
+std::shared_ptr<const RoutingView> RoutingCache::View() const {
+  std::lock_guard lock(mu_);
+  return view_;
+}
+
 uint64_t RoutingCache::version() const {
   std::lock_guard lock(mu_);
   return info_ ? info_->version() : 0;
@@ -113,8 +118,17 @@ awaitable<Status> RoutingCache::Refresh(uint64_t at_least) {
   if (!r.ok()) co_return r.status();
   if (!r->unchanged()) {
     auto info = std::make_shared<mgmtd::RoutingInfo>(std::move(*r->mutable_info()));
-    std::lock_guard lock(mu_);
-    if (!info_ || info->version() >= info_->version()) info_ = std::move(info);
+    auto view = std::make_shared<const RoutingView>(info);
+    bool installed = false;
+    {
+      std::lock_guard lock(mu_);
+      if (!info_ || info->version() > info_->version()) {
+        info_ = std::move(info);
+        view_ = view;
+        installed = true;
+      }
+    }
+    if (installed && listener_) listener_(std::move(view));
   }
   co_return Status::Ok();
 }

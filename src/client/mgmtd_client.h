@@ -12,11 +12,13 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
+#include "client/routing_view.h"
 #include "mgmtd.pb.h"
 #include "net/rpc_client.h"
 #include "rpc.pb.h"
@@ -42,6 +44,8 @@ class MgmtdClient {
   }
 
   const std::vector<net::Address>& mgmtds() const { return mgmtds_; }
+  // The RPC client it calls through (tools reuse it for other services).
+  net::RpcClient& rpc() { return rpc_; }
 
  private:
   net::Address Candidate();
@@ -66,7 +70,14 @@ class RoutingCache {
 
   // The latest routing info (null before the first successful refresh).
   std::shared_ptr<const mgmtd::RoutingInfo> Get() const;
+  // The same, indexed for lookups (null before the first successful refresh).
+  std::shared_ptr<const RoutingView> View() const;
   uint64_t version() const;
+  // Called (on the refreshing thread, without locks held) after each newer version is installed.
+  // Set before Start().
+  void SetListener(std::function<void(std::shared_ptr<const RoutingView>)> fn) {
+    listener_ = std::move(fn);
+  }
   // Fetches now (unless a newer version is already cached than `at_least`).
   awaitable<Status> Refresh(uint64_t at_least = 0);
 
@@ -79,6 +90,8 @@ class RoutingCache {
   boost::asio::steady_timer timer_;
   mutable std::mutex mu_;
   std::shared_ptr<const mgmtd::RoutingInfo> info_;
+  std::shared_ptr<const RoutingView> view_;
+  std::function<void(std::shared_ptr<const RoutingView>)> listener_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> running_{false};
 };

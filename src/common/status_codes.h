@@ -84,7 +84,16 @@
   X(kChunkPendingExists, 4005, true, EAGAIN, "chunk already has a pending update")              \
   X(kChunkChecksumMismatch, 4006, true, EIO, "chunk data does not match its checksum")          \
   X(kChunkSizeMismatch, 4007, false, EINVAL, "chunk size differs from the chunk's")             \
-  X(kDiskError, 4008, false, EIO, "disk I/O error; the disk is taken offline")
+  X(kDiskError, 4008, false, EIO, "disk I/O error; the disk is taken offline")                 \
+  /* storage service: 4100-4199 */                                                             \
+  X(kStorageNotHead, 4100, true, EAGAIN, "target is not the head of its chain")                 \
+  X(kChainVersionMismatch, 4101, true, EAGAIN, "chain version differs from the target's")       \
+  X(kTargetNotServing, 4102, true, EAGAIN, "target is not serving")                             \
+  X(kTargetNotFound, 4103, true, EAGAIN, "target is not on this storage node")                  \
+  X(kChannelBusy, 4104, true, EAGAIN, "update channel has a request in progress")               \
+  X(kForwardFailed, 4105, true, EAGAIN, "could not forward the update to the successor")        \
+  X(kNotPredecessor, 4106, true, EAGAIN, "sender is not the target's predecessor")              \
+  X(kStaleSequence, 4107, false, EINVAL, "sequence number older than the channel's last")
 
 namespace hf3fs {
 
