@@ -1,0 +1,123 @@
+// LocalCluster: a whole hf3fs cluster on this machine under one directory — one mgmtd (embedded
+// RocksDB store) and N storage nodes, each a child process of the `hf3fs` binary with its own
+// ports, disk directories and log file. Used by integration tests and `hf3fs bench storage`, and
+// the base of `hf3fs local`.
+//
+// Layout of `dir`:
+//   cluster.json            ports, node ids and shape, fixed when the cluster is first created
+//   mgmtd/kv                mgmtd's store
+//   storage<i>/disk<d>      storage node i's disks
+//   placement/              generated targets, chains and chain table
+//   logs/<role>.log         each process's stdout and stderr (appended across restarts)
+//
+// Creating the cluster the first time bootstraps it (init-cluster, register nodes, targets, chains,
+// chain table, through `hf3fs admin`); later starts reuse everything, so data survives restarts.
+// Not thread-safe: one controlling thread.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "common/units.h"
+
+namespace hf3fs::local {
+
+struct LocalClusterOptions {
+  std::string dir;
+  std::string binary;  // path of the hf3fs binary
+  uint32_t storage_nodes = 3;
+  uint32_t replicas = 3;
+  uint32_t disks_per_node = 1;
+  uint32_t targets_per_disk = 4;
+  uint32_t first_storage_node_id = 101;
+  // Extra --config.* overrides for each role (e.g. faster failure detection in tests).
+  std::vector<std::string> mgmtd_args;
+  std::vector<std::string> storage_args;
+  // Children are killed when this process dies (tests); off for a detached cluster.
+  bool die_with_parent = true;
+};
+
+// One child process.
+class Child {
+ public:
+  Child(std::string name, std::vector<std::string> argv, std::string log_path,
+        bool die_with_parent);
+  ~Child();  // SIGKILL if still running
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+
+  const std::string& name() const { return name_; }
+  pid_t pid() const { return pid_; }
+  Status Start();
+  bool Running();
+  void Signal(int sig);
+  // Waits up to `timeout`; the exit code, 128 + signal, or -1 when still running.
+  int Wait(Duration timeout);
+
+ private:
+  std::string name_;
+  std::vector<std::string> argv_;
+  std::string log_path_;
+  bool die_with_parent_;
+  pid_t pid_ = -1;
+  bool reaped_ = true;
+  int status_ = 0;
+};
+
+class LocalCluster {
+ public:
+  // Loads <dir>/cluster.json, or creates the directory layout and picks free loopback ports.
+  static Result<std::unique_ptr<LocalCluster>> Open(LocalClusterOptions options);
+  ~LocalCluster();  // stops every process (SIGTERM, then SIGKILL after 10 s)
+
+  // Starts mgmtd and every storage node, bootstraps on first use, and waits until every chain
+  // has all its targets SERVING (kTimeout otherwise).
+  Status Up(Duration timeout = std::chrono::seconds(60));
+  Status StartMgmtd();
+  Status StartStorage(uint32_t i);
+  // Sends `sig` to storage node i (SIGKILL for a crash).
+  void SignalStorage(uint32_t i, int sig);
+  // SIGTERM and wait; SIGKILL after `timeout`. Returns the exit code.
+  int StopStorage(uint32_t i, Duration timeout = std::chrono::seconds(10));
+  void StopAll();
+  bool StorageRunning(uint32_t i);
+
+  // Every target in a chain is SERVING and reported UPTODATE by its node.
+  Status WaitHealthy(Duration timeout);
+  // `hf3fs admin <args> --mgmtd=...`: exit code and output.
+  struct AdminResult {
+    int exit_code = -1;
+    std::string out;
+  };
+  AdminResult Admin(std::vector<std::string> args, Duration timeout = std::chrono::seconds(30));
+
+  const LocalClusterOptions& options() const { return options_; }
+  std::string mgmtd_address() const;
+  std::string storage_address(uint32_t i) const;
+  uint32_t storage_node_id(uint32_t i) const { return options_.first_storage_node_id + i; }
+  std::string log_path(const std::string& role) const;
+
+ private:
+  explicit LocalCluster(LocalClusterOptions options) : options_(std::move(options)) {}
+  Status Load();
+  Status Save() const;
+  Status Bootstrap();
+  std::vector<std::string> StorageArgv(uint32_t i) const;
+
+  LocalClusterOptions options_;
+  int mgmtd_port_ = 0;
+  std::vector<int> storage_ports_;
+  bool bootstrapped_ = false;
+  std::unique_ptr<Child> mgmtd_;
+  std::vector<std::unique_ptr<Child>> storage_;
+};
+
+// A loopback TCP port that was free a moment ago.
+int FreeLoopbackPort();
+
+}  // namespace hf3fs::local

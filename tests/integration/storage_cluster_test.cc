@@ -1,0 +1,559 @@
+// A real cluster on loopback: mgmtd + 3 storage processes, chains of 3 (LocalCluster). Writes,
+// reads from every replica, exactly-once retries, chain-version fencing, kill -9 of each node
+// during writes followed by restart and resync, and a per-chunk linearizability check of a
+// history recorded under faults.
+#include <gtest/gtest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <map>
+#include <mutex>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "chunk/chunk_id.h"
+#include "client/mgmtd_client.h"
+#include "client/storage_client.h"
+#include "common/crc32c.h"
+#include "local/local_cluster.h"
+#include "net/io_context_pool.h"
+#include "net/test_util.h"
+#include "rpc.pb.h"
+
+namespace hf3fs::testing {
+namespace {
+
+using namespace std::chrono_literals;
+namespace asio = boost::asio;
+using client::RoutingView;
+
+constexpr uint32_t kChunkSize = 64 << 10;
+
+std::string Cid(uint64_t inode, uint64_t index) {
+  return chunk::MakeChunkId(InodeId(inode), index).bytes();
+}
+
+// Bytes of write number `n` to a chunk: a recognizable pattern.
+std::vector<uint8_t> Pattern(uint64_t tag, size_t len) {
+  std::vector<uint8_t> v(len);
+  uint64_t x = tag * 0x9E3779B97F4A7C15ull + 1;
+  for (size_t i = 0; i < len; ++i) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    v[i] = static_cast<uint8_t>(x);
+  }
+  return v;
+}
+
+class StorageCluster : public ::testing::Test {
+ protected:
+  template <typename Make>
+  auto Sync(Make make) {
+    return net::testing::RunSync(pool_.Get(0), make);
+  }
+
+  void SetUp() override {
+    dir_ = std::filesystem::path(::testing::TempDir()) /
+           ("storage_cluster_" + std::to_string(getpid()));
+    std::filesystem::remove_all(dir_);
+    local::LocalClusterOptions o;
+    o.dir = dir_.string();
+    o.binary = HF3FS_BINARY;
+    o.storage_nodes = 3;
+    o.replicas = 3;
+    o.targets_per_disk = 4;
+    o.mgmtd_args = {"--config.mgmtd.heartbeat_timeout=1s",
+                    "--config.mgmtd.chain_update_interval=100ms",
+                    "--config.mgmtd.lease_renew_interval=200ms", "--config.mgmtd.lease_length=2s"};
+    o.storage_args = {"--config.storage.heartbeat_interval=200ms",
+                      "--config.storage.routing_refresh_interval=100ms",
+                      "--config.storage.resync_interval=100ms",
+                      "--config.chunk_engine.low_space_threshold_bytes=0",
+                      "--config.chunk_engine.low_space_threshold_percent=0",
+                      "--config.chunk_engine.group_bytes=4MiB"};
+    auto c = local::LocalCluster::Open(o);
+    ASSERT_TRUE(c.ok()) << c.status();
+    cluster_ = std::move(*c);
+    auto st = cluster_->Up(90s);
+    ASSERT_TRUE(st.ok()) << st << "\n" << Log("storage0");
+    pool_.Start();
+    rpc_ = std::make_unique<net::RpcClient>(pool_, cfg_.rpc, 777);
+    mgmtd_ = std::make_unique<client::MgmtdClient>(
+        *rpc_, std::vector<net::Address>{*net::Address::Parse(cluster_->mgmtd_address())});
+    routing_ = std::make_unique<client::RoutingCache>(*mgmtd_, pool_.Get(0), 100ms);
+    routing_->Start();
+    client::StorageClientOptions copts;
+    copts.timeout = 60s;
+    storage_ = std::make_unique<client::StorageClient>(*rpc_, *routing_, 777, copts);
+    Sync([&]() -> net::awaitable<int> {
+      (void)co_await routing_->Refresh();
+      co_return 0;
+    });
+    chains_ = ChainIds();
+    ASSERT_EQ(chains_.size(), 4u);  // 3 nodes x 1 disk x 4 targets / 3 replicas
+  }
+
+  void TearDown() override {
+    routing_->Stop();
+    storage_.reset();
+    routing_.reset();
+    mgmtd_.reset();
+    rpc_.reset();
+    pool_.Stop();
+    cluster_.reset();
+    if (!HasFailure()) std::filesystem::remove_all(dir_);
+  }
+
+  std::string Log(const std::string& role) {
+    std::ifstream in(cluster_->log_path(role));
+    std::stringstream ss;
+    ss << in.rdbuf();
+    auto s = ss.str();
+    return s.size() > 4000 ? s.substr(s.size() - 4000) : s;
+  }
+
+  std::vector<ChainId> ChainIds() {
+    std::vector<ChainId> out;
+    for (const auto& c : routing_->View()->info().chains()) out.emplace_back(c.chain_id());
+    return out;
+  }
+
+  Result<storage::UpdateRsp> Write(ChainId chain, const std::string& id, uint32_t off,
+                                   const std::vector<uint8_t>& data) {
+    return Sync([&]() -> net::awaitable<Result<storage::UpdateRsp>> {
+      co_return co_await storage_->Write(chain, id, kChunkSize, off, data);
+    });
+  }
+
+  // Reads the committed chunk [0, len) from the replica on every SERVING target of the chain.
+  std::vector<std::pair<TargetId, Result<std::vector<uint8_t>>>> ReadEveryReplica(
+      ChainId chain, const std::string& id, uint32_t len) {
+    Sync([&]() -> net::awaitable<int> {
+      (void)co_await routing_->Refresh();
+      co_return 0;
+    });
+    auto view = routing_->View();
+    const auto* c = view->Chain(chain);
+    std::vector<std::pair<TargetId, Result<std::vector<uint8_t>>>> out;
+    for (TargetId t : RoutingView::Serving(*c)) {
+      auto addr = *view->TargetAddress(t);
+      storage::BatchReadReq req;
+      auto* io = req.add_ios();
+      io->set_chain_id(chain.value());
+      io->set_chain_version(c->version());
+      io->set_chunk_id(id);
+      io->set_length(len);
+      std::vector<uint8_t> buf;
+      auto r = Sync([&]() -> net::awaitable<Result<std::vector<uint8_t>>> {
+        net::CallOptions opts;
+        opts.attachment_out = &buf;
+        auto rsp = co_await rpc_->Call<storage::BatchReadRsp>(
+            addr, rpc::SERVICE_STORAGE, storage::STORAGE_BATCH_READ, req, opts);
+        if (!rsp.ok()) co_return rsp.status();
+        const auto& res = rsp->results(0);
+        if (res.status_code() != 0) {
+          co_return Status(StatusCodeFromNumber(res.status_code()), res.status_message());
+        }
+        buf.resize(res.length());
+        co_return buf;
+      });
+      out.emplace_back(t, std::move(r));
+    }
+    return out;
+  }
+
+  // Every target's chunk metadata (committed version, length, checksum) per chain, compared
+  // across the chain's replicas.
+  void ExpectReplicasIdentical() {
+    auto view = routing_->View();
+    for (const auto& c : view->info().chains()) {
+      std::map<std::string, std::string> first;
+      bool have_first = false;
+      for (const auto& ct : c.targets()) {
+        ASSERT_EQ(ct.state(), mgmtd::SERVING) << "chain " << c.chain_id();
+        auto addr = *view->TargetAddress(TargetId(ct.target_id()));
+        std::map<std::string, std::string> metas;
+        std::string from;
+        while (true) {
+          storage::ListChunkMetaReq req;
+          req.set_target_id(ct.target_id());
+          req.set_begin(from);
+          auto r = Sync([&]() -> net::awaitable<Result<storage::ListChunkMetaRsp>> {
+            co_return co_await rpc_->Call<storage::ListChunkMetaRsp>(
+                addr, rpc::SERVICE_STORAGE, storage::STORAGE_LIST_CHUNK_META, req);
+          });
+          ASSERT_TRUE(r.ok()) << r.status();
+          for (const auto& m : r->metas()) {
+            EXPECT_FALSE(m.has_pending()) << "target " << ct.target_id() << " has a pending part";
+            metas[m.chunk_id()] = fmt::format("v{} len{} crc{}", m.committed().version(),
+                                              m.committed().length(), m.committed().checksum());
+          }
+          if (!r->more()) break;
+          from = r->next();
+        }
+        if (!have_first) {
+          first = metas;
+          have_first = true;
+        } else {
+          EXPECT_EQ(metas, first) << "chain " << c.chain_id() << " target " << ct.target_id();
+        }
+      }
+    }
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<local::LocalCluster> cluster_;
+  struct Cfg : config::Section {
+    net::RpcConfig rpc{this, "rpc"};
+  } cfg_;
+  net::IoContextPool pool_{2, "test"};
+  std::unique_ptr<net::RpcClient> rpc_;
+  std::unique_ptr<client::MgmtdClient> mgmtd_;
+  std::unique_ptr<client::RoutingCache> routing_;
+  std::unique_ptr<client::StorageClient> storage_;
+  std::vector<ChainId> chains_;
+};
+
+TEST_F(StorageCluster, WritesReachEveryReplicaAndReadBack) {
+  for (size_t i = 0; i < chains_.size(); ++i) {
+    auto data = Pattern(i, 40000);
+    auto w = Write(chains_[i], Cid(5, i), 0, data);
+    ASSERT_TRUE(w.ok()) << w.status();
+    EXPECT_EQ(w->commit_version(), 1u);
+    EXPECT_EQ(w->length(), 40000u);
+    EXPECT_EQ(w->checksum(), Crc32c(data));
+    // Append and overwrite in the middle: versions grow by one per update.
+    auto tail = Pattern(100 + i, 1000);
+    w = Write(chains_[i], Cid(5, i), 40000, tail);
+    ASSERT_TRUE(w.ok()) << w.status();
+    EXPECT_EQ(w->commit_version(), 2u);
+    data.insert(data.end(), tail.begin(), tail.end());
+    auto mid = Pattern(200 + i, 5000);
+    w = Write(chains_[i], Cid(5, i), 3000, mid);
+    ASSERT_TRUE(w.ok()) << w.status();
+    std::copy(mid.begin(), mid.end(), data.begin() + 3000);
+    auto replicas = ReadEveryReplica(chains_[i], Cid(5, i), kChunkSize);
+    ASSERT_EQ(replicas.size(), 3u);
+    for (auto& [t, r] : replicas) {
+      ASSERT_TRUE(r.ok()) << "target " << t << ": " << r.status();
+      EXPECT_EQ(*r, data) << "target " << t;
+    }
+  }
+  // The client read path (batched over chains and nodes), holes read as zeros.
+  std::vector<std::vector<uint8_t>> bufs(chains_.size() + 1, std::vector<uint8_t>(kChunkSize));
+  std::vector<client::ReadOp> ops(chains_.size() + 1);
+  for (size_t i = 0; i < ops.size(); ++i) {
+    ops[i].chain = chains_[i % chains_.size()];
+    ops[i].chunk_id = Cid(5, i);  // the last one was never written
+    ops[i].out = bufs[i];
+  }
+  auto st = Sync([&]() -> net::awaitable<Status> { co_return co_await storage_->Read(ops); });
+  ASSERT_TRUE(st.ok()) << st;
+  EXPECT_EQ(ops[0].bytes, 41000u);
+  EXPECT_EQ(ops.back().bytes, 0u);
+  EXPECT_EQ(bufs.back(), std::vector<uint8_t>(kChunkSize, 0));
+  // Truncate and remove travel the chain too.
+  auto t = Sync([&]() -> net::awaitable<Result<storage::UpdateRsp>> {
+    co_return co_await storage_->Truncate(chains_[0], Cid(5, 0), kChunkSize, 100);
+  });
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(t->length(), 100u);
+  for (auto& [tg, r] : ReadEveryReplica(chains_[0], Cid(5, 0), kChunkSize)) {
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->size(), 100u) << "target " << tg;
+  }
+  auto q = Sync([&]() -> net::awaitable<Result<storage::QueryLastChunkRsp>> {
+    auto [b, e] = chunk::FileChunkRange(InodeId(5));
+    co_return co_await storage_->QueryLastChunk(chains_[1], b.bytes(), e.bytes());
+  });
+  ASSERT_TRUE(q.ok()) << q.status();
+  EXPECT_EQ(q->chunks(), 1u);
+  EXPECT_EQ(q->last().chunk_id(), Cid(5, 1));
+  auto rm = Sync([&]() -> net::awaitable<Result<storage::RemoveChunksRsp>> {
+    auto [b, e] = chunk::FileChunkRange(InodeId(5));
+    co_return co_await storage_->RemoveChunks(chains_[1], b.bytes(), e.bytes());
+  });
+  ASSERT_TRUE(rm.ok()) << rm.status();
+  EXPECT_EQ(rm->removed(), 1u);
+  for (auto& [tg, r] : ReadEveryReplica(chains_[1], Cid(5, 1), 10)) {
+    EXPECT_EQ(r.status().code(), StatusCode::kChunkNotFound) << "target " << tg;
+  }
+  ExpectReplicasIdentical();
+}
+
+TEST_F(StorageCluster, RetriedUpdateIsAppliedOnceAndFencingRejectsStaleOrNonHead) {
+  auto view = routing_->View();
+  const auto* c = view->Chain(chains_[0]);
+  TargetId head = RoutingView::Head(*c);
+  auto serving = RoutingView::Serving(*c);
+  auto data = Pattern(1, 4096);
+  storage::UpdateReq req;
+  req.set_chain_id(c->chain_id());
+  req.set_chain_version(c->version());
+  req.set_chunk_id(Cid(9, 0));
+  req.set_chunk_size(kChunkSize);
+  req.set_type(storage::UPDATE_WRITE);
+  req.set_length(data.size());
+  req.set_checksum(Crc32c(data));
+  req.set_client_id(4242);
+  req.set_channel(1);
+  req.set_seq(1);
+  auto send = [&](const storage::UpdateReq& r, TargetId to) {
+    return Sync([&]() -> net::awaitable<Result<storage::UpdateRsp>> {
+      co_return co_await storage_->SendUpdateOnce(*view->TargetAddress(to), r, data);
+    });
+  };
+  auto first = send(req, head);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_FALSE(first->duplicate());
+  auto again = send(req, head);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->duplicate());
+  EXPECT_EQ(again->commit_version(), first->commit_version());
+  req.set_seq(2);
+  auto next = send(req, head);
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ(next->commit_version(), first->commit_version() + 1);
+  // An older sequence on the channel is refused.
+  req.set_seq(1);
+  EXPECT_EQ(send(req, head).status().code(), StatusCode::kStaleSequence);
+  // Stale chain version.
+  req.set_seq(3);
+  req.set_chain_version(c->version() - 1);
+  EXPECT_EQ(send(req, head).status().code(), StatusCode::kChainVersionMismatch);
+  // A client write to a non-head replica.
+  req.set_chain_version(c->version());
+  req.set_seq(4);
+  EXPECT_EQ(send(req, serving.back()).status().code(), StatusCode::kStorageNotHead);
+  // Corrupt payload checksum.
+  req.set_checksum(Crc32c(data) ^ 1);
+  req.set_seq(5);
+  EXPECT_EQ(send(req, head).status().code(), StatusCode::kChunkChecksumMismatch);
+  // Malformed: attachment size differs from the declared length.
+  req.set_checksum(Crc32c(data));
+  req.set_length(100);
+  req.set_seq(6);
+  EXPECT_EQ(send(req, head).status().code(), StatusCode::kInvalidArgument);
+  // The chunk holds exactly two updates on every replica.
+  for (auto& [t, r] : ReadEveryReplica(chains_[0], Cid(9, 0), 8192)) {
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(*r, data) << "target " << t;
+  }
+  ExpectReplicasIdentical();
+  for (uint32_t i = 0; i < 3; ++i) EXPECT_TRUE(cluster_->StorageRunning(i));
+}
+
+// Workers write distinct chunks (so each chunk's expected content is known) while storage node
+// `victim` is killed with SIGKILL and later restarted.
+struct Model {
+  std::mutex mu;
+  std::map<std::pair<uint32_t, std::string>, std::vector<uint8_t>> chunks;  // acknowledged
+  std::atomic<uint64_t> acked{0}, failed{0};
+  std::string first_error;
+};
+
+net::awaitable<void> Writer(client::StorageClient& sc, std::vector<ChainId> chains, int worker,
+                            std::atomic<bool>& stop, Model& model) {
+  std::mt19937 rng(worker);
+  uint64_t n = 0;
+  while (!stop) {
+    ChainId chain = chains[rng() % chains.size()];
+    std::string id = Cid(1000 + worker, rng() % 8);
+    uint32_t off = (rng() % 14) * 4096;  // off + len stays within the chunk
+    uint32_t len = 512 + rng() % 8192;
+    auto data = Pattern(worker * 1000003ull + ++n, len);
+    auto r = co_await sc.Write(chain, id, kChunkSize, off, data);
+    if (!r.ok()) {
+      std::lock_guard lock(model.mu);
+      if (model.failed++ == 0) model.first_error = r.status().ToString();
+      continue;
+    }
+    std::lock_guard lock(model.mu);
+    auto& v = model.chunks[{chain.value(), id}];
+    if (v.size() < off + len) v.resize(off + len);
+    std::copy(data.begin(), data.end(), v.begin() + off);
+    model.acked++;
+  }
+}
+
+class StorageClusterKill : public StorageCluster, public ::testing::WithParamInterface<int> {};
+
+TEST_P(StorageClusterKill, AcknowledgedWritesSurviveKill9DuringWritesAndNodeResyncs) {
+  uint32_t victim = GetParam();
+  Model model;
+  std::atomic<bool> stop{false};
+  constexpr int kWorkers = 6;
+  std::vector<std::future<void>> done;
+  for (int w = 0; w < kWorkers; ++w) {
+    auto p = std::make_shared<std::promise<void>>();
+    done.push_back(p->get_future());
+    asio::co_spawn(pool_.Get(w), Writer(*storage_, chains_, w, stop, model),
+                   [p](std::exception_ptr) { p->set_value(); });
+  }
+  std::this_thread::sleep_for(1s);
+  uint64_t before = model.acked;
+  cluster_->SignalStorage(victim, SIGKILL);
+  std::this_thread::sleep_for(3s);
+  uint64_t during = model.acked;
+  ASSERT_TRUE(cluster_->StartStorage(victim).ok());
+  std::this_thread::sleep_for(1s);
+  stop = true;
+  for (auto& f : done) f.wait();
+  EXPECT_GT(before, 0u);
+  EXPECT_GT(model.acked.load(), during) << "writes did not continue after the restart";
+  EXPECT_EQ(model.failed.load(), 0u) << model.first_error;
+  auto st = cluster_->WaitHealthy(60s);
+  ASSERT_TRUE(st.ok()) << st << "\n" << Log("storage" + std::to_string(victim));
+  // The restarted node's targets were recovered by their predecessors: chunks written while it
+  // was down were copied to it (resync logs "storage.resync_done ... copied=N").
+  uint64_t copied = 0;
+  for (uint32_t i = 0; i < 3; ++i) {
+    if (i == victim) continue;
+    std::ifstream in(cluster_->log_path("storage" + std::to_string(i)));
+    for (std::string line; std::getline(in, line);) {
+      auto at = line.find("storage.resync_done");
+      auto c = line.find(" copied=");
+      if (at != std::string::npos && c != std::string::npos)
+        copied += std::stoull(line.substr(c + 8));
+    }
+  }
+  EXPECT_GT(copied, 0u) << "no resync copied chunks to the restarted node";
+  // Every acknowledged write, from every replica (the restarted one included).
+  for (auto& [key, bytes] : model.chunks) {
+    for (auto& [t, r] : ReadEveryReplica(ChainId(key.first), key.second, kChunkSize)) {
+      ASSERT_TRUE(r.ok()) << "target " << t << ": " << r.status();
+      ASSERT_EQ(*r, bytes) << "target " << t << " chunk " << chunk::ChunkId(key.second).ToString();
+    }
+  }
+  ExpectReplicasIdentical();
+}
+
+INSTANTIATE_TEST_SUITE_P(EachNode, StorageClusterKill, ::testing::Values(0, 1, 2));
+
+// History checker: concurrent writers and readers on a few shared chunks while a node is killed
+// and restarted. Every write replaces the first 4 KiB with a pattern naming its version's writer
+// tag; reads return a version and bytes. Per chunk, each read must return (a) bytes equal to the
+// write that produced that version and (b) a version at least that of every write acknowledged
+// before the read started, and at most that of writes started before the read ended.
+struct Event {
+  bool write;
+  std::chrono::steady_clock::time_point start, end;
+  uint64_t version;
+  uint64_t tag;  // write: its pattern tag; read: the tag recognized in the bytes (0: none)
+};
+
+TEST_F(StorageCluster, ReadsAreLinearizablePerChunkUnderFailures) {
+  constexpr int kChunks = 3;
+  std::mutex mu;
+  std::map<int, std::vector<Event>> history;
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> next_tag{1};
+  std::vector<std::future<void>> done;
+  auto spawn = [&](int ctx, auto fn) {
+    auto p = std::make_shared<std::promise<void>>();
+    done.push_back(p->get_future());
+    asio::co_spawn(pool_.Get(ctx), fn(), [p](std::exception_ptr) { p->set_value(); });
+  };
+  auto tag_of = [](const uint8_t* b) {
+    uint64_t t;
+    std::memcpy(&t, b, 8);
+    return t;
+  };
+  for (int w = 0; w < 4; ++w) {
+    spawn(w, [&, w]() -> net::awaitable<void> {
+      std::mt19937 rng(w);
+      while (!stop) {
+        int c = rng() % kChunks;
+        uint64_t tag = next_tag++;
+        auto data = Pattern(tag, 4096);
+        std::memcpy(data.data(), &tag, 8);
+        Event e{true, std::chrono::steady_clock::now(), {}, 0, tag};
+        auto r = co_await storage_->Write(chains_[c], Cid(77, c), kChunkSize, 0, data);
+        e.end = std::chrono::steady_clock::now();
+        if (!r.ok()) continue;  // unacknowledged: may or may not have happened
+        e.version = r->commit_version();
+        std::lock_guard lock(mu);
+        history[c].push_back(e);
+      }
+    });
+  }
+  for (int rd = 0; rd < 4; ++rd) {
+    spawn(rd, [&, rd]() -> net::awaitable<void> {
+      std::mt19937 rng(100 + rd);
+      std::vector<uint8_t> buf(4096);
+      while (!stop) {
+        int c = rng() % kChunks;
+        client::ReadOp op;
+        op.chain = chains_[c];
+        op.chunk_id = Cid(77, c);
+        op.out = buf;
+        Event e{false, std::chrono::steady_clock::now(), {}, 0, 0};
+        Status st = co_await storage_->Read(std::span<client::ReadOp>(&op, 1));
+        e.end = std::chrono::steady_clock::now();
+        if (!st.ok()) continue;
+        e.version = op.version;
+        e.tag = op.bytes >= 8 ? tag_of(buf.data()) : 0;
+        if (op.bytes >= 8 && Pattern(e.tag, 4096).size() == 4096) {
+          auto expect = Pattern(e.tag, 4096);
+          std::memcpy(expect.data(), &e.tag, 8);
+          if (expect != buf) e.tag = ~0ull;  // torn or foreign bytes
+        }
+        std::lock_guard lock(mu);
+        history[c].push_back(e);
+      }
+    });
+  }
+  std::this_thread::sleep_for(1s);
+  cluster_->SignalStorage(1, SIGKILL);
+  std::this_thread::sleep_for(3s);
+  ASSERT_TRUE(cluster_->StartStorage(1).ok());
+  ASSERT_TRUE(cluster_->WaitHealthy(60s).ok());
+  std::this_thread::sleep_for(1s);
+  stop = true;
+  for (auto& f : done) f.wait();
+
+  size_t reads = 0, writes = 0;
+  for (auto& [c, events] : history) {
+    std::map<uint64_t, const Event*> write_of_version;
+    for (const auto& e : events) {
+      if (!e.write) continue;
+      ++writes;
+      EXPECT_EQ(write_of_version.count(e.version), 0u)
+          << "two acked writes got version " << e.version;
+      write_of_version[e.version] = &e;
+    }
+    for (const auto& r : events) {
+      if (r.write) continue;
+      ++reads;
+      ASSERT_NE(r.tag, ~0ull) << "chunk " << c << ": read returned bytes of no single write";
+      uint64_t min_version = 0, max_version = 0;
+      for (const auto& w : events) {
+        if (!w.write) continue;
+        if (w.end < r.start) min_version = std::max(min_version, w.version);
+        if (w.start < r.end) max_version = std::max(max_version, w.version);
+      }
+      EXPECT_GE(r.version, min_version) << "chunk " << c << ": stale read";
+      // Versions of unacknowledged writes may be read too; they are never acknowledged-later
+      // writes' versions unless those had started.
+      auto it = write_of_version.find(r.version);
+      if (it != write_of_version.end()) {
+        EXPECT_EQ(it->second->tag, r.tag) << "chunk " << c << " version " << r.version;
+        EXPECT_LE(r.version, max_version) << "chunk " << c << ": read from the future";
+      }
+    }
+  }
+  EXPECT_GT(reads, 100u);
+  EXPECT_GT(writes, 100u);
+  ExpectReplicasIdentical();
+}
+
+}  // namespace
+}  // namespace hf3fs::testing
