@@ -114,6 +114,7 @@ void AddAdminCommands(CLI::App& app, CliContext& ctx) {
   AddConfigCommands(*admin, ctx);
   AddUserCommands(*admin, ctx);
   AddPlacementCommand(*admin, ctx);
+  AddStorageCommands(*admin, ctx);
 }
 
 }  // namespace hf3fs::admin

@@ -1,9 +1,12 @@
 #include "bench/bench_command.h"
 
+#include <filesystem>
 #include <iostream>
 
 #include "bench/kv_bench.h"
 #include "bench/rpc_bench.h"
+#include "bench/storage_bench.h"
+#include "common/units.h"
 #include "net/server_command.h"
 
 namespace hf3fs::bench {
@@ -112,6 +115,52 @@ void AddKvBench(CLI::App& bench, CliContext& ctx) {
   });
 }
 
+
+void AddStorageBench(CLI::App& bench, CliContext& ctx) {
+  auto* cmd = bench.add_subcommand(
+      "storage", "chunk I/O through the storage service (1 MiB sequential write/read, 4 KiB and "
+                 "128 KiB random reads) at R=1 and R=3, beside raw O_DIRECT disk and raw TCP");
+  auto opts = std::make_shared<StorageBenchOptions>();
+  auto size = std::make_shared<std::string>("1GiB");
+  auto seconds = std::make_shared<double>(5.0);
+  auto json = std::make_shared<bool>(false);
+  opts->dir = (std::filesystem::temp_directory_path() / "hf3fs-bench-storage").string();
+  cmd->add_option("--dir", opts->dir, "where started clusters and the raw-disk file live")
+      ->capture_default_str();
+  cmd->add_option("--mgmtd", opts->mgmtd,
+                  "measure a running cluster instead (its mgmtd host:port); no raw figures");
+  cmd->add_option("--size", *size, "bytes written and read sequentially")->capture_default_str();
+  cmd->add_option("--jobs", opts->jobs, "I/Os in flight")->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  cmd->add_option("--seconds", *seconds, "duration of each random-read run")
+      ->check(CLI::Range(0.1, 600.0));
+  cmd->add_option("--nodes", opts->storage_nodes, "storage nodes of started clusters")
+      ->check(CLI::Range(1, 16))
+      ->capture_default_str();
+  cmd->add_flag("--json", *json, "print one JSON object");
+  cmd->callback([&ctx, opts, size, seconds, json] {
+    auto bytes = ParseSize(*size);
+    if (!bytes.ok()) {
+      std::cerr << "bench storage: --size: " << bytes.status().ToString() << std::endl;
+      ctx.exit_code = kExitUsage;
+      return;
+    }
+    opts->size_bytes = *bytes;
+    opts->random_duration = std::chrono::milliseconds(static_cast<int64_t>(*seconds * 1000));
+    std::error_code ec;
+    opts->binary = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+    auto r = RunStorageBench(*opts);
+    if (*json) {
+      std::cout << r.dump() << std::endl;
+    } else if (r.contains("error")) {
+      std::cerr << "bench storage: " << r["error"].get<std::string>() << std::endl;
+    } else {
+      std::cout << r.dump(2) << std::endl;
+    }
+    ctx.exit_code = r.contains("error") ? kExitFailure : kExitOk;
+  });
+}
+
 }  // namespace
 
 void AddBenchCommands(CLI::App& app, CliContext& ctx) {
@@ -120,6 +169,7 @@ void AddBenchCommands(CLI::App& app, CliContext& ctx) {
   AddRpcBench(*bench, ctx);
   AddRpcServer(*bench, ctx);
   AddKvBench(*bench, ctx);
+  AddStorageBench(*bench, ctx);
 }
 
 }  // namespace hf3fs::bench

@@ -98,7 +98,8 @@ double Percentile(std::vector<double> v, double p) {
   return v[std::min(v.size() - 1, static_cast<size_t>(p * v.size()))];
 }
 
-// Plain blocking sockets on loopback: one thread sends `bytes`-sized writes, one receives.
+}  // namespace
+
 double RawTcpMibPerSecond(std::chrono::milliseconds dur, size_t bytes) {
   using boost::asio::ip::tcp;
   boost::asio::io_context io;
@@ -134,8 +135,6 @@ double RawTcpMibPerSecond(std::chrono::milliseconds dur, size_t bytes) {
   receiver.join();
   return got / secs / (1 << 20);
 }
-
-}  // namespace
 
 nlohmann::json RunRpcBench(const RpcBenchOptions& o) {
   BenchConfig cfg;

@@ -28,4 +28,8 @@ void RegisterBenchService(net::ServiceRegistry& registry);
 //  "bulk_mib_s", "raw_tcp_mib_s", "bulk_vs_raw"}.
 nlohmann::json RunRpcBench(const RpcBenchOptions& options);
 
+// Plain blocking sockets on 127.0.0.1 for `dur`: one thread sends `bytes`-sized writes, one
+// receives. The best the loopback socket allows, as a baseline.
+double RawTcpMibPerSecond(std::chrono::milliseconds dur, size_t bytes);
+
 }  // namespace hf3fs::bench
