@@ -59,6 +59,20 @@ StorageServer::StorageServer(StorageConfig& config, net::ServerRuntime& runtime,
       mgmtd_addresses_(std::move(mgmtds)) {
   service_ = std::make_unique<StorageService>(config.storage, targets_, disk_pool_);
   service_->Register(runtime.registry());
+  // Low-space thresholds are hot: push changes (e.g. from mgmtd's config store) to every disk.
+  auto apply = [this](const auto&) {
+    for (size_t i = 0; i < targets_.disks(); ++i) {
+      if (auto* e = targets_.engine(i)) {
+        e->SetLowSpaceThreshold(config_.chunk_engine.low_space_threshold_bytes.Get(),
+                                config_.chunk_engine.low_space_threshold_percent.Get());
+      }
+    }
+    HF3FS_LOG_INFO("storage.low_space_threshold bytes={} percent={}",
+                   config_.chunk_engine.low_space_threshold_bytes.Get(),
+                   config_.chunk_engine.low_space_threshold_percent.Get());
+  };
+  config.chunk_engine.low_space_threshold_bytes.OnChange(apply);
+  config.chunk_engine.low_space_threshold_percent.OnChange(apply);
 }
 
 StorageServer::~StorageServer() { Stop(); }

@@ -14,6 +14,7 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -349,6 +350,63 @@ TEST_F(StorageCluster, RetriedUpdateIsAppliedOnceAndFencingRejectsStaleOrNonHead
   }
   ExpectReplicasIdentical();
   for (uint32_t i = 0; i < 3; ++i) EXPECT_TRUE(cluster_->StorageRunning(i));
+}
+
+TEST_F(StorageCluster, AdminCommandsAndLowSpaceRefusal) {
+  using nlohmann::json;
+  ChainId chain = chains_[0];
+  ASSERT_TRUE(Write(chain, Cid(31, 0), 0, Pattern(3, 10000)).ok());
+  auto admin = [&](std::vector<std::string> args) {
+    args.push_back("--json");
+    auto r = cluster_->Admin(args);
+    EXPECT_EQ(r.exit_code, 0) << r.out;
+    return json::parse(r.out, nullptr, false);
+  };
+  auto ti = admin({"target-info", "--node", "101"});
+  ASSERT_EQ(ti["targets"].size(), 4u) << ti.dump();
+  for (auto& t : ti["targets"]) {
+    EXPECT_EQ(t["public_state"], "SERVING");
+    EXPECT_EQ(t["local_state"], "UPTODATE");
+  }
+  auto si = admin({"space-info", "--node", "102"});
+  ASSERT_EQ(si["disks"].size(), 1u);
+  EXPECT_GT(std::stoull(si["disks"][0]["capacity_bytes"].get<std::string>()), 0u);
+  EXPECT_EQ(si["disks"][0]["targets"].size(), 4u);
+  std::string head = std::to_string(RoutingView::Head(*routing_->View()->Chain(chain)).value());
+  auto cm = admin({"chunk-meta", "--target", head, "--chunk", "31:0"});
+  EXPECT_EQ(cm["meta"]["committed"]["version"], "1") << cm.dump();
+  EXPECT_EQ(cm["meta"]["committed"]["length"], 10000);
+  auto dump = admin({"dump-chunk-meta", "--target", head});
+  EXPECT_GE(std::stoull(dump["chunks"].dump()), 1u);
+  auto q = admin({"query-last-chunk", "--chain", std::to_string(chain.value()), "--inode", "31"});
+  EXPECT_EQ(q["chunks"], "1") << q.dump();
+  EXPECT_EQ(q["last_chunk"], "31:0");
+  // Errors name the problem and exit non-zero.
+  auto bad = cluster_->Admin({"target-info", "--node", "999"});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.out.find("999"), std::string::npos) << bad.out;
+
+  // Low space, pushed as a hot config through mgmtd: new chunks are refused with ENOSPC,
+  // existing chunks still take writes.
+  auto cfg = dir_ / "low_space.toml";
+  std::ofstream(cfg) << "[chunk_engine]\nlow_space_threshold_percent = 100.0\n";
+  auto set = cluster_->Admin({"set-config", "storage", cfg.string()});
+  ASSERT_EQ(set.exit_code, 0) << set.out;
+  Status refused;
+  for (int i = 0; i < 100 && refused.ok(); ++i) {
+    auto w = Write(chain, Cid(31, 100 + i), 0, Pattern(4, 100));
+    refused = w.status();
+    if (refused.ok()) std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(refused.code(), StatusCode::kNoSpace) << refused;
+  EXPECT_EQ(GetStatusCodeInfo(refused.code()).errno_value, ENOSPC);
+  auto existing = Write(chain, Cid(31, 0), 10000, Pattern(5, 100));
+  EXPECT_TRUE(existing.ok()) << existing.status();
+
+  auto rm = admin({"remove-chunks", "--chain", std::to_string(chain.value()), "--inode", "31"});
+  EXPECT_GE(rm["removed"].get<uint64_t>(), 1u) << rm.dump();
+  q = admin({"query-last-chunk", "--chain", std::to_string(chain.value()), "--inode", "31"});
+  EXPECT_EQ(q["chunks"], "0") << q.dump();
 }
 
 // Workers write distinct chunks (so each chunk's expected content is known) while storage node
