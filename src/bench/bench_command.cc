@@ -14,8 +14,9 @@ namespace {
 
 void AddRpcBench(CLI::App& bench, CliContext& ctx) {
   auto* cmd = bench.add_subcommand(
-      "rpc", "RPC throughput on loopback: small calls, pipelined calls, 1 MiB attachments, and "
-             "raw TCP measured in the same run for comparison");
+      "rpc",
+      "RPC throughput on loopback: small calls, pipelined calls, 1 MiB attachments, and "
+      "raw TCP measured in the same run for comparison");
   auto opts = std::make_shared<RpcBenchOptions>();
   auto seconds = std::make_shared<double>(3.0);
   auto json = std::make_shared<bool>(false);
@@ -45,8 +46,8 @@ void AddRpcBench(CLI::App& bench, CliContext& ctx) {
     } else {
       std::cout << "small calls (1 in flight):   " << r["small_rpc_per_s"] << " /s, p50 "
                 << r["small_rpc_p50_us"] << " us, p99 " << r["small_rpc_p99_us"] << " us\n"
-                << "pipelined (" << opts->pipeline_depth << " in flight):     "
-                << r["pipelined_rpc_per_s"] << " /s\n"
+                << "pipelined (" << opts->pipeline_depth
+                << " in flight):     " << r["pipelined_rpc_per_s"] << " /s\n"
                 << "bulk 1 MiB (" << opts->bulk_inflight << " in flight):     " << r["bulk_mib_s"]
                 << " MiB/s\n"
                 << "raw TCP loopback:            " << r.value("raw_tcp_mib_s", 0.0)
@@ -75,8 +76,9 @@ void AddRpcServer(CLI::App& bench, CliContext& ctx) {
 
 void AddKvBench(CLI::App& bench, CliContext& ctx) {
   auto* cmd = bench.add_subcommand(
-      "kv", "KV transactions: a metadata \"create file\" (check entry absent, insert entry and "
-            "inode, bump the directory counter) with 1 and 8 concurrent clients");
+      "kv",
+      "KV transactions: a metadata \"create file\" (check entry absent, insert entry and "
+      "inode, bump the directory counter) with 1 and 8 concurrent clients");
   auto opts = std::make_shared<KvBenchOptions>();
   auto seconds = std::make_shared<double>(3.0);
   auto json = std::make_shared<bool>(false);
@@ -105,21 +107,20 @@ void AddKvBench(CLI::App& bench, CliContext& ctx) {
       std::cerr << "bench kv: " << r["error"].get<std::string>() << std::endl;
     } else {
       for (const auto& run : r["runs"]) {
-        std::cout << r["backend"].get<std::string>() << " clients=" << run["clients"]
-                  << ": " << run["txn_per_s"] << " txn/s, conflict retries "
-                  << run["conflict_retries"] << ", p50 " << run["p50_ms"] << " ms, p99 "
-                  << run["p99_ms"] << " ms\n";
+        std::cout << r["backend"].get<std::string>() << " clients=" << run["clients"] << ": "
+                  << run["txn_per_s"] << " txn/s, conflict retries " << run["conflict_retries"]
+                  << ", p50 " << run["p50_ms"] << " ms, p99 " << run["p99_ms"] << " ms\n";
       }
     }
     ctx.exit_code = r["errors"].get<uint64_t>() == 0 ? kExitOk : kExitFailure;
   });
 }
 
-
 void AddStorageBench(CLI::App& bench, CliContext& ctx) {
   auto* cmd = bench.add_subcommand(
-      "storage", "chunk I/O through the storage service (1 MiB sequential write/read, 4 KiB and "
-                 "128 KiB random reads) at R=1 and R=3, beside raw O_DIRECT disk and raw TCP");
+      "storage",
+      "chunk I/O through the storage service (1 MiB sequential write/read, 4 KiB and "
+      "128 KiB random reads) at R=1 and R=3, beside raw O_DIRECT disk and raw TCP");
   auto opts = std::make_shared<StorageBenchOptions>();
   auto size = std::make_shared<std::string>("1GiB");
   auto seconds = std::make_shared<double>(5.0);
@@ -130,13 +131,18 @@ void AddStorageBench(CLI::App& bench, CliContext& ctx) {
   cmd->add_option("--mgmtd", opts->mgmtd,
                   "measure a running cluster instead (its mgmtd host:port); no raw figures");
   cmd->add_option("--size", *size, "bytes written and read sequentially")->capture_default_str();
-  cmd->add_option("--jobs", opts->jobs, "I/Os in flight")->check(CLI::Range(1, 1024))
+  cmd->add_option("--jobs", opts->jobs, "I/Os in flight")
+      ->check(CLI::Range(1, 1024))
       ->capture_default_str();
   cmd->add_option("--seconds", *seconds, "duration of each random-read run")
       ->check(CLI::Range(0.1, 600.0));
   cmd->add_option("--nodes", opts->storage_nodes, "storage nodes of started clusters")
       ->check(CLI::Range(1, 16))
       ->capture_default_str();
+  cmd->add_option("--replicas", opts->replicas, "replication factors, one started cluster each")
+      ->capture_default_str();
+  cmd->add_option("--storage-arg", opts->storage_args,
+                  "extra --config.<section>.<key>=<value> for started storage nodes (repeatable)");
   cmd->add_flag("--json", *json, "print one JSON object");
   cmd->callback([&ctx, opts, size, seconds, json] {
     auto bytes = ParseSize(*size);
@@ -164,7 +170,8 @@ void AddStorageBench(CLI::App& bench, CliContext& ctx) {
 }  // namespace
 
 void AddBenchCommands(CLI::App& app, CliContext& ctx) {
-  auto* bench = app.add_subcommand("bench", "built-in benchmarks (print numbers; --json for scripts)");
+  auto* bench =
+      app.add_subcommand("bench", "built-in benchmarks (print numbers; --json for scripts)");
   bench->require_subcommand(1);
   AddRpcBench(*bench, ctx);
   AddRpcServer(*bench, ctx);

@@ -1,9 +1,8 @@
 // `hf3fs bench rpc`: RPC throughput on loopback, measured against raw TCP in the same run.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <chrono>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "net/service.h"

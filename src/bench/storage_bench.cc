@@ -73,6 +73,8 @@ Result<ClusterResult> MeasureCluster(const std::string& mgmtd_addr, const Storag
   struct Cfg : config::Section {
     net::RpcConfig rpc{this, "rpc"};
   } cfg;
+  // No busy polling: the client shares the machine's cores with the servers it measures.
+  (void)cfg.rpc.busy_poll.Set(Duration::zero());
   net::IoContextPool pool(2, "bench");
   pool.Start();
   auto addr = net::Address::Parse(mgmtd_addr);
@@ -250,6 +252,7 @@ Result<json> StartAndMeasure(const StorageBenchOptions& o, uint32_t replicas) {
   lo.targets_per_disk = replicas == 1 ? 2 : 2 * replicas;
   lo.storage_args = {"--config.chunk_engine.low_space_threshold_bytes=0",
                      "--config.chunk_engine.low_space_threshold_percent=0"};
+  lo.storage_args.insert(lo.storage_args.end(), o.storage_args.begin(), o.storage_args.end());
   std::error_code ec;
   fs::remove_all(lo.dir, ec);
   HF3FS_TRY_ASSIGN(auto cluster, local::LocalCluster::Open(lo));
@@ -274,8 +277,11 @@ json RunStorageBench(const StorageBenchOptions& o) {
   std::error_code ec;
   fs::create_directories(o.dir, ec);
   json out;
-  for (uint32_t replicas : {1u, 3u}) {
-    if (replicas > o.storage_nodes) continue;
+  for (uint32_t replicas : o.replicas) {
+    if (replicas == 0 || replicas > o.storage_nodes) {
+      return {{"error", fmt::format("--replicas {} needs 1..{} (the storage nodes)", replicas,
+                                    o.storage_nodes)}};
+    }
     auto r = StartAndMeasure(o, replicas);
     if (!r.ok()) return {{"error", r.status().ToString()}};
     out["r" + std::to_string(replicas)] = *r;

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 namespace hf3fs::bench {
 
@@ -17,6 +18,8 @@ struct StorageBenchOptions {
   uint32_t jobs = 16;                               // I/Os in flight
   std::chrono::milliseconds random_duration{5000};  // per random-read measurement
   uint32_t storage_nodes = 3;
+  std::vector<uint32_t> replicas = {1, 3};  // one started cluster per value
+  std::vector<std::string> storage_args;    // extra --config overrides for started storage nodes
 };
 
 // Returns {"r1": W, "r3": W, "raw_disk": W, "raw_tcp_mib_s": X} (started clusters) or

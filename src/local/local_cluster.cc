@@ -194,8 +194,11 @@ std::string LocalCluster::log_path(const std::string& role) const {
 
 Status LocalCluster::StartMgmtd() {
   std::vector<std::string> argv = {
-      options_.binary, "mgmtd", "--config.server.listen=" + mgmtd_address(),
+      options_.binary,
+      "mgmtd",
+      "--config.server.listen=" + mgmtd_address(),
       "--config.server.http_listen=127.0.0.1:0",
+      "--config.rpc.busy_poll=0s",
       "--config.kv.rocksdb.path=" + (fs::path(options_.dir) / "mgmtd" / "kv").string()};
   argv.insert(argv.end(), options_.mgmtd_args.begin(), options_.mgmtd_args.end());
   mgmtd_ = std::make_unique<Child>("mgmtd", argv, log_path("mgmtd"), options_.die_with_parent);
@@ -221,13 +224,13 @@ std::vector<std::string> LocalCluster::StorageArgv(uint32_t i) const {
     disks += (d ? "," : "") + p.string();
   }
   std::vector<std::string> argv = {
-      options_.binary,
-      "storage",
-      "--config.server.listen=" + storage_address(i),
+      options_.binary, "storage", "--config.server.listen=" + storage_address(i),
       "--config.server.http_listen=127.0.0.1:" + std::to_string(storage_ports_[2 * i + 1]),
       "--config.storage.node_id=" + std::to_string(storage_node_id(i)),
-      "--config.storage.mgmtd=" + mgmtd_address(),
-      "--config.storage.disks=" + disks};
+      "--config.storage.mgmtd=" + mgmtd_address(), "--config.storage.disks=" + disks,
+      // Every process of the cluster shares this machine's cores: spinning for latency would
+      // take CPU from the others (docs/benchmarks.md, "Storage service").
+      "--config.rpc.busy_poll=0s"};
   argv.insert(argv.end(), options_.storage_args.begin(), options_.storage_args.end());
   return argv;
 }
