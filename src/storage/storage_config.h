@@ -69,6 +69,17 @@ struct StorageSection : config::Section {
                                                 4,
                                                 "resyncs this node drives at once",
                                                 {.min = 1, .max = 1024}};
+  config::Item<Duration> maintenance_interval{
+      this,
+      "maintenance_interval",
+      5s,
+      "how often disk space is sampled (for heartbeats) and sparse groups are compacted",
+      {.min = Duration(10ms), .hot = true}};
+  config::Item<uint32_t> compact_moves{this,
+                                       "compact_moves",
+                                       256,
+                                       "chunks one compaction round may move per disk (0: off)",
+                                       {.max = 1024, .hot = true}};
   config::Item<uint32_t> max_channels{this,
                                       "max_channels",
                                       1u << 20,

@@ -100,6 +100,8 @@ Status StorageServer::Start() {
   heartbeater_ = std::make_unique<client::Heartbeater>(
       *mgmtd_, runtime_.pool().Get(0), id, &config_, config_.storage.heartbeat_interval.Get(),
       [this](mgmtd::HeartbeatReq& req) { FillHeartbeat(req); });
+  MaintainOnce();  // the first heartbeat already carries space figures
+  maintenance_ = std::thread([this] { MaintenanceLoop(); });
   routing_->Start();
   heartbeater_->Start();
   resync_->Start();
@@ -109,17 +111,66 @@ Status StorageServer::Start() {
 }
 
 void StorageServer::FillHeartbeat(mgmtd::HeartbeatReq& req) {
+  std::vector<DiskSample> samples;
+  {
+    std::lock_guard lock(mu_);
+    samples = samples_;
+  }
   for (const auto& t : targets_.All()) {
     auto* th = req.add_targets();
     th->set_target_id(t.id.value());
     th->set_local_state(t.local_state);
     if (t.chain) th->set_chain_version(t.chain->version());
+    // Per disk: targets share their disk's free space and slot usage.
+    if (t.disk < samples.size()) {
+      th->set_free_bytes(samples[t.disk].free_bytes);
+      th->set_used_bytes(samples[t.disk].used_slot_bytes);
+    }
+  }
+}
+
+void StorageServer::MaintainOnce() {
+  std::vector<DiskSample> samples(targets_.disks());
+  for (size_t i = 0; i < targets_.disks(); ++i) {
+    auto* engine = targets_.engine(i);
+    if (!engine || !engine->health().ok()) continue;
+    if (auto s = engine->GetSpaceInfo(); s.ok()) {
+      samples[i] = {s->free_bytes, s->used_slot_bytes};
+    }
+    uint32_t moves = config_.storage.compact_moves.Get();
+    if (moves == 0) continue;
+    auto c = engine->Compact(moves);
+    if (!c.ok()) {
+      HF3FS_LOG_WARN("storage.compact_failed disk={} error=\"{}\"", i, c.status());
+    } else if (c->moved > 0) {
+      HF3FS_LOG_INFO("storage.compacted disk={} moved={} groups_emptied={}", i, c->moved,
+                     c->groups_emptied);
+    }
+  }
+  std::lock_guard lock(mu_);
+  samples_ = std::move(samples);
+}
+
+void StorageServer::MaintenanceLoop() {
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    cv_.wait_for(lock, config_.storage.maintenance_interval.Get(), [this] { return stopping_; });
+    if (stopping_) break;
+    lock.unlock();
+    MaintainOnce();
+    lock.lock();
   }
 }
 
 void StorageServer::Stop() {
   if (stopped_) return;
   stopped_ = true;
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (maintenance_.joinable()) maintenance_.join();
   if (resync_) resync_->Stop();
   if (heartbeater_) heartbeater_->Stop();
   if (routing_) routing_->Stop();

@@ -2,7 +2,11 @@
 // the storage RPC service, heartbeats to mgmtd, routing refresh and the resync worker.
 #pragma once
 
+#include <condition_variable>
 #include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
 
 #include "client/heartbeater.h"
 #include "client/mgmtd_client.h"
@@ -34,6 +38,9 @@ class StorageServer : public net::ServerRole {
                 std::vector<net::Address> mgmtds,
                 std::vector<std::unique_ptr<chunk::ChunkEngine>> engines);
   void FillHeartbeat(mgmtd::HeartbeatReq& req);
+  // Samples disk space for heartbeats and compacts sparse groups, every maintenance_interval.
+  void MaintenanceLoop();
+  void MaintainOnce();
 
   StorageConfig& config_;
   net::ServerRuntime& runtime_;
@@ -47,6 +54,16 @@ class StorageServer : public net::ServerRole {
   std::unique_ptr<client::Heartbeater> heartbeater_;
   std::unique_ptr<ResyncWorker> resync_;
   bool stopped_ = false;
+
+  struct DiskSample {
+    uint64_t free_bytes = 0;
+    uint64_t used_slot_bytes = 0;
+  };
+  std::mutex mu_;  // guards samples_ and stopping_
+  std::condition_variable cv_;
+  std::vector<DiskSample> samples_;
+  bool stopping_ = false;
+  std::thread maintenance_;
 };
 
 // Adds `hf3fs storage`.

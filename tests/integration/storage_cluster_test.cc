@@ -368,6 +368,12 @@ TEST_F(StorageCluster, AdminCommandsAndLowSpaceRefusal) {
     EXPECT_EQ(t["public_state"], "SERVING");
     EXPECT_EQ(t["local_state"], "UPTODATE");
   }
+  // Heartbeats carry each target's disk space into routing info.
+  auto lt = admin({"list-targets"});
+  ASSERT_EQ(lt["targets"].size(), 12u);
+  for (auto& t : lt["targets"]) {
+    EXPECT_GT(std::stoull(t["free_bytes"].get<std::string>()), 0u) << t.dump();
+  }
   auto si = admin({"space-info", "--node", "102"});
   ASSERT_EQ(si["disks"].size(), 1u);
   EXPECT_GT(std::stoull(si["disks"][0]["capacity_bytes"].get<std::string>()), 0u);
