@@ -8,6 +8,7 @@
 #include "common/cli.h"
 #include "common/config.h"
 #include "common/version.h"
+#include "local/local_command.h"
 #include "mgmtd/mgmtd_server.h"
 #include "storage/storage_server.h"
 
@@ -26,6 +27,7 @@ int main(int argc, char** argv) {
   hf3fs::storage::AddStorageCommand(app, ctx);
   hf3fs::admin::AddAdminCommands(app, ctx);
   hf3fs::bench::AddBenchCommands(app, ctx);
+  hf3fs::local::AddLocalCommands(app, ctx);
 
   std::vector<std::string> args(split.rest.rbegin(), split.rest.rend() - 1);
   try {

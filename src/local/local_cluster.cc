@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -126,6 +127,7 @@ Result<std::unique_ptr<LocalCluster>> LocalCluster::Open(LocalClusterOptions opt
   std::error_code ec;
   fs::create_directories(fs::path(options.dir) / "logs", ec);
   if (!ec) fs::create_directories(fs::path(options.dir) / "mgmtd", ec);
+  if (!ec) fs::create_directories(fs::path(options.dir) / "run", ec);
   if (ec) return MakeStatus(StatusCode::kIoError, "create {}: {}", options.dir, ec.message());
   std::unique_ptr<LocalCluster> c(new LocalCluster(std::move(options)));
   if (fs::exists(fs::path(c->options_.dir) / "cluster.json")) {
@@ -194,15 +196,21 @@ std::string LocalCluster::log_path(const std::string& role) const {
 
 Status LocalCluster::StartMgmtd() {
   std::vector<std::string> argv = {
-      options_.binary,
-      "mgmtd",
-      "--config.server.listen=" + mgmtd_address(),
-      "--config.server.http_listen=127.0.0.1:0",
-      "--config.rpc.busy_poll=0s",
+      options_.binary, "mgmtd", "--config.server.listen=" + mgmtd_address(),
+      "--config.server.http_listen=127.0.0.1:0", "--config.rpc.busy_poll=0s",
+      // One machine: failures are detected in seconds, not the multi-host default of 10 s.
+      "--config.mgmtd.heartbeat_timeout=3s", "--config.mgmtd.chain_update_interval=200ms",
       "--config.kv.rocksdb.path=" + (fs::path(options_.dir) / "mgmtd" / "kv").string()};
   argv.insert(argv.end(), options_.mgmtd_args.begin(), options_.mgmtd_args.end());
+  if (LivePid("mgmtd") != 0) {
+    return MakeStatus(StatusCode::kAlreadyExists,
+                      "mgmtd of {} is already running (pid {}): stop it with `hf3fs local down "
+                      "--dir {}`",
+                      options_.dir, LivePid("mgmtd"), options_.dir);
+  }
   mgmtd_ = std::make_unique<Child>("mgmtd", argv, log_path("mgmtd"), options_.die_with_parent);
   HF3FS_TRY(mgmtd_->Start());
+  WritePid(*mgmtd_);
   for (int i = 0; i < 500; ++i) {
     if (!mgmtd_->Running()) {
       return MakeStatus(StatusCode::kUnavailable, "mgmtd exited at start; see {}",
@@ -230,18 +238,34 @@ std::vector<std::string> LocalCluster::StorageArgv(uint32_t i) const {
       "--config.storage.mgmtd=" + mgmtd_address(), "--config.storage.disks=" + disks,
       // Every process of the cluster shares this machine's cores: spinning for latency would
       // take CPU from the others (docs/benchmarks.md, "Storage service").
-      "--config.rpc.busy_poll=0s"};
+      "--config.rpc.busy_poll=0s", "--config.storage.heartbeat_interval=500ms",
+      "--config.storage.routing_refresh_interval=200ms", "--config.storage.resync_interval=200ms"};
   argv.insert(argv.end(), options_.storage_args.begin(), options_.storage_args.end());
   return argv;
 }
 
 Status LocalCluster::StartStorage(uint32_t i) {
-  if (i >= storage_.size())
+  if (i >= storage_.size()) {
     return MakeStatus(StatusCode::kInvalidArgument, "no storage node {}", i);
+  }
+  std::string name = "storage" + std::to_string(i);
+  if (storage_[i]) {
+    // Our own child, e.g. just signalled: let it finish exiting before a new one takes its ports.
+    if (storage_[i]->Wait(std::chrono::seconds(10)) == -1) {
+      return MakeStatus(StatusCode::kAlreadyExists, "{} is still running", name);
+    }
+  } else if (pid_t pid = LivePid(name); pid != 0) {
+    return MakeStatus(StatusCode::kAlreadyExists,
+                      "{} of {} is already running (pid {}): stop it with `hf3fs local down "
+                      "--dir {}`",
+                      name, options_.dir, pid, options_.dir);
+  }
   storage_[i] =
       std::make_unique<Child>("storage" + std::to_string(i), StorageArgv(i),
                               log_path("storage" + std::to_string(i)), options_.die_with_parent);
-  return storage_[i]->Start();
+  HF3FS_TRY(storage_[i]->Start());
+  WritePid(*storage_[i]);
+  return Status::Ok();
 }
 
 void LocalCluster::SignalStorage(uint32_t i, int sig) {
@@ -263,6 +287,13 @@ bool LocalCluster::StorageRunning(uint32_t i) {
   return i < storage_.size() && storage_[i] && storage_[i]->Running();
 }
 
+void LocalCluster::Detach() {
+  if (mgmtd_) mgmtd_->Detach();
+  for (auto& c : storage_) {
+    if (c) c->Detach();
+  }
+}
+
 void LocalCluster::StopAll() {
   for (uint32_t i = 0; i < storage_.size(); ++i) {
     if (StorageRunning(i)) StopStorage(i);
@@ -273,6 +304,62 @@ void LocalCluster::StopAll() {
       mgmtd_->Signal(SIGKILL);
       mgmtd_->Wait(5s);
     }
+  }
+}
+
+std::string LocalCluster::PidPath(const std::string& name) const {
+  return (fs::path(options_.dir) / "run" / (name + ".pid")).string();
+}
+
+void LocalCluster::WritePid(const Child& c) const {
+  std::ofstream(PidPath(c.name())) << c.pid() << "\n";
+}
+
+pid_t LocalCluster::LivePid(const std::string& name) const {
+  std::ifstream in(PidPath(name));
+  pid_t pid = 0;
+  if (!(in >> pid) || pid <= 0 || kill(pid, 0) != 0) return 0;
+  // A reused pid belongs to another program: require our binary's command line naming this dir.
+  std::ifstream cmd("/proc/" + std::to_string(pid) + "/cmdline");
+  std::string cmdline((std::istreambuf_iterator<char>(cmd)), std::istreambuf_iterator<char>());
+  if (cmdline.find(options_.dir) == std::string::npos) return 0;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string st;
+  std::getline(stat, st);
+  auto paren = st.rfind(')');
+  if (paren != std::string::npos && paren + 2 < st.size() && st[paren + 2] == 'Z') return 0;
+  return pid;
+}
+
+std::vector<LocalCluster::ProcessInfo> LocalCluster::Processes() const {
+  std::vector<ProcessInfo> out;
+  ProcessInfo m{"mgmtd", "mgmtd", 0, {mgmtd_port_}, false};
+  m.pid = LivePid("mgmtd");
+  m.running = m.pid != 0;
+  out.push_back(m);
+  for (uint32_t i = 0; i < options_.storage_nodes; ++i) {
+    std::string name = "storage" + std::to_string(i);
+    ProcessInfo p{
+        "storage", name, LivePid(name), {storage_ports_[2 * i], storage_ports_[2 * i + 1]}, false};
+    p.running = p.pid != 0;
+    out.push_back(p);
+  }
+  return out;
+}
+
+void LocalCluster::Down(Duration timeout) {
+  StopAll();  // children of this process first (they are reaped here)
+  auto procs = Processes();
+  // Storage before mgmtd, as StopAll does.
+  std::reverse(procs.begin(), procs.end());
+  for (const auto& p : procs) {
+    if (!p.running) continue;
+    kill(p.pid, SIGTERM);
+    auto end = std::chrono::steady_clock::now() + timeout;
+    while (LivePid(p.name) != 0 && std::chrono::steady_clock::now() < end) {
+      std::this_thread::sleep_for(20ms);
+    }
+    if (LivePid(p.name) != 0) kill(p.pid, SIGKILL);
   }
 }
 

@@ -58,6 +58,8 @@ class Child {
   void Signal(int sig);
   // Waits up to `timeout`; the exit code, 128 + signal, or -1 when still running.
   int Wait(Duration timeout);
+  // Leaves the process running when this object goes away.
+  void Detach() { reaped_ = true; }
 
  private:
   std::string name_;
@@ -85,7 +87,23 @@ class LocalCluster {
   // SIGTERM and wait; SIGKILL after `timeout`. Returns the exit code.
   int StopStorage(uint32_t i, Duration timeout = std::chrono::seconds(10));
   void StopAll();
+  // Leaves every started process running when this object goes away (`hf3fs local up --detach`).
+  void Detach();
   bool StorageRunning(uint32_t i);
+
+  // What runs, from the pid files under <dir>/run (also processes started by another
+  // invocation, e.g. `hf3fs local up --detach`).
+  struct ProcessInfo {
+    std::string role;        // "mgmtd" or "storage"
+    std::string name;        // "mgmtd", "storage0", ...
+    pid_t pid = 0;           // 0: never started
+    std::vector<int> ports;  // RPC, then HTTP when fixed
+    bool running = false;
+  };
+  std::vector<ProcessInfo> Processes() const;
+  // Stops every running process of the cluster (SIGTERM, SIGKILL after `timeout`), including
+  // those another invocation started.
+  void Down(Duration timeout = std::chrono::seconds(10));
 
   // Every target in a chain is SERVING and reported UPTODATE by its node.
   Status WaitHealthy(Duration timeout);
@@ -108,6 +126,10 @@ class LocalCluster {
   Status Save() const;
   Status Bootstrap();
   std::vector<std::string> StorageArgv(uint32_t i) const;
+  std::string PidPath(const std::string& name) const;
+  void WritePid(const Child& c) const;
+  // The pid in <dir>/run/<name>.pid if that process still runs this cluster, else 0.
+  pid_t LivePid(const std::string& name) const;
 
   LocalClusterOptions options_;
   int mgmtd_port_ = 0;

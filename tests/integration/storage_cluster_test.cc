@@ -27,6 +27,7 @@
 #include "net/io_context_pool.h"
 #include "net/test_util.h"
 #include "rpc.pb.h"
+#include "tests/integration/process.h"
 
 namespace hf3fs::testing {
 namespace {
@@ -617,6 +618,86 @@ TEST_F(StorageCluster, ReadsAreLinearizablePerChunkUnderFailures) {
   EXPECT_GT(reads, 100u);
   EXPECT_GT(writes, 100u);
   ExpectReplicasIdentical();
+}
+
+}  // namespace
+}  // namespace hf3fs::testing
+
+namespace hf3fs::testing {
+namespace {
+
+// `hf3fs local up --detach`, status, down, up again: the data written in between survives.
+TEST(LocalCli, UpStatusDownUpKeepsData) {
+  using nlohmann::json;
+  auto dir =
+      std::filesystem::path(::testing::TempDir()) / ("local_cli_" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  auto hf3fs = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), HF3FS_BINARY);
+    return RunCommand(args, dir.string(), 120s);
+  };
+  auto cdir = (dir / "cluster").string();
+  auto up = hf3fs({"local", "up", "--dir", cdir, "--detach", "--targets-per-disk", "1"});
+  ASSERT_EQ(up.exit_code, 0) << up.out << up.err;
+  EXPECT_NE(up.out.find("mgmtd:"), std::string::npos) << up.out;
+  auto status = [&] {
+    auto r = hf3fs({"local", "status", "--dir", cdir, "--json"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return json::parse(r.out, nullptr, false);
+  };
+  auto s = status();
+  ASSERT_EQ(s["processes"].size(), 4u) << s.dump();
+  for (auto& p : s["processes"]) EXPECT_EQ(p["state"], "running") << p.dump();
+  EXPECT_EQ(s["processes"][0]["role"], "mgmtd");
+  // A second up while it runs is refused with what to do.
+  auto again = hf3fs({"local", "up", "--dir", cdir, "--detach"});
+  EXPECT_NE(again.exit_code, 0);
+  EXPECT_NE(again.err.find("hf3fs local down"), std::string::npos) << again.err;
+
+  std::ifstream in(std::filesystem::path(cdir) / "cluster.json");
+  auto cj = json::parse(in);
+  std::string mgmtd_addr = "127.0.0.1:" + std::to_string(cj["mgmtd_port"].get<int>());
+  struct Cfg : config::Section {
+    net::RpcConfig rpc{this, "rpc"};
+  } cfg;
+  net::IoContextPool pool(1, "test");
+  pool.Start();
+  auto data = Pattern(99, 5000);
+  auto with_client = [&](auto fn) {
+    net::RpcClient rpc(pool, cfg.rpc, 5);
+    client::MgmtdClient mgmtd(rpc, {*net::Address::Parse(mgmtd_addr)});
+    client::RoutingCache routing(mgmtd, pool.Get(0), 1s);
+    client::StorageClient sc(rpc, routing, 5);
+    return net::testing::RunSync(pool.Get(0), [&]() -> net::awaitable<Status> {
+      HF3FS_CO_TRY(co_await routing.Refresh());
+      co_return co_await fn(sc, routing.View()->info().chains(0).chain_id());
+    });
+  };
+  Status w = with_client([&](client::StorageClient& sc, uint32_t chain) -> net::awaitable<Status> {
+    co_return (co_await sc.Write(ChainId(chain), Cid(1, 0), kChunkSize, 0, data)).status();
+  });
+  ASSERT_TRUE(w.ok()) << w;
+
+  auto down = hf3fs({"local", "down", "--dir", cdir});
+  ASSERT_EQ(down.exit_code, 0) << down.err;
+  for (auto& p : status()["processes"]) EXPECT_EQ(p["state"], "stopped") << p.dump();
+
+  up = hf3fs({"local", "up", "--dir", cdir, "--detach"});
+  ASSERT_EQ(up.exit_code, 0) << up.out << up.err;
+  std::vector<uint8_t> buf(kChunkSize);
+  Status r = with_client([&](client::StorageClient& sc, uint32_t chain) -> net::awaitable<Status> {
+    client::ReadOp op{ChainId(chain), Cid(1, 0), 0, buf};
+    HF3FS_CO_TRY(co_await sc.Read(std::span<client::ReadOp>(&op, 1)));
+    co_return op.bytes == data.size()
+        ? Status::Ok()
+        : MakeStatus(StatusCode::kInternal, "read {} bytes", op.bytes);
+  });
+  EXPECT_TRUE(r.ok()) << r;
+  EXPECT_TRUE(std::equal(data.begin(), data.end(), buf.begin()));
+  EXPECT_EQ(hf3fs({"local", "down", "--dir", cdir}).exit_code, 0);
+  pool.Stop();
+  if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir);
 }
 
 }  // namespace
