@@ -73,6 +73,11 @@ Status Child::Start() {
     } else {
       setsid();
     }
+    // A parent waiting for SIGINT/SIGTERM with sigwait blocks them; the child must not inherit
+    // that.
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
     int devnull = open("/dev/null", O_RDONLY);
     dup2(devnull, 0);
     dup2(log, 1);

@@ -697,6 +697,18 @@ TEST(LocalCli, UpStatusDownUpKeepsData) {
   EXPECT_TRUE(std::equal(data.begin(), data.end(), buf.begin()));
   EXPECT_EQ(hf3fs({"local", "down", "--dir", cdir}).exit_code, 0);
   pool.Stop();
+
+  // In the foreground, SIGTERM (or Ctrl-C) stops the whole cluster and exits 0.
+  Process fg({HF3FS_BINARY, "local", "up", "--dir", cdir}, dir.string());
+  bool running = false;
+  for (int i = 0; i < 300 && !running; ++i) {
+    std::this_thread::sleep_for(100ms);
+    running = fg.Stdout().find("press Ctrl-C") != std::string::npos;
+  }
+  ASSERT_TRUE(running) << fg.Stdout() << fg.Stderr();
+  fg.Signal(SIGTERM);
+  EXPECT_EQ(fg.Wait(30s), 0) << fg.Stderr();
+  for (auto& p : status()["processes"]) EXPECT_EQ(p["state"], "stopped") << p.dump();
   if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir);
 }
 
