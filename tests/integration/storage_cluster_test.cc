@@ -416,6 +416,35 @@ TEST_F(StorageCluster, AdminCommandsAndLowSpaceRefusal) {
   EXPECT_EQ(q["chunks"], "0") << q.dump();
 }
 
+TEST_F(StorageCluster, DivergentReplicaIsCaughtByNeighbourChecksums) {
+  auto view = routing_->View();
+  const auto* c = view->Chain(chains_[1]);
+  auto serving = RoutingView::Serving(*c);
+  ASSERT_EQ(serving.size(), 3u);
+  auto a = Pattern(1, 4096), b = Pattern(2, 4096);
+  ASSERT_TRUE(Write(chains_[1], Cid(12, 0), 0, a).ok());
+  // Forge the middle replica's copy: a "forward" from its predecessor replacing version 1.
+  storage::UpdateReq forged;
+  forged.set_chain_id(c->chain_id());
+  forged.set_chain_version(c->version());
+  forged.set_chunk_id(Cid(12, 0));
+  forged.set_chunk_size(kChunkSize);
+  forged.set_type(storage::UPDATE_REPLACE);
+  forged.set_length(b.size());
+  forged.set_checksum(Crc32c(b));
+  forged.set_from_target(serving[0].value());
+  forged.set_update_version(1);
+  forged.set_commit(true);
+  auto f = Sync([&]() -> net::awaitable<Result<storage::UpdateRsp>> {
+    co_return co_await storage_->SendUpdateOnce(*view->TargetAddress(serving[1]), forged, b);
+  });
+  ASSERT_TRUE(f.ok()) << f.status();
+  // The next update is applied to each replica's own bytes; the middle's result differs from the
+  // tail's, so the chain refuses to acknowledge it.
+  auto w = Write(chains_[1], Cid(12, 0), 100, Pattern(3, 100));
+  EXPECT_EQ(w.status().code(), StatusCode::kDataCorruption) << w.status();
+}
+
 // Workers write distinct chunks (so each chunk's expected content is known) while storage node
 // `victim` is killed with SIGKILL and later restarted.
 struct Model {

@@ -19,6 +19,9 @@ StorageService::StorageService(StorageSection& config, TargetMap& targets,
       reg.GetCounter("hf3fs_storage_forward_retries_total", "forward attempts after a failed one");
   duplicates_ = reg.GetCounter("hf3fs_storage_duplicate_updates_total",
                                "client updates answered from the channel cache");
+  neighbour_mismatches_ =
+      reg.GetCounter("hf3fs_storage_neighbour_checksum_mismatches_total",
+                     "updates whose committed chunk checksum differed from the successor's");
   reads_ = reg.GetCounter("hf3fs_storage_reads_total", "chunk reads served");
   read_bytes_ = reg.GetCounter("hf3fs_storage_read_bytes_total", "bytes of chunk reads served");
 }

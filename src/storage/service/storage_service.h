@@ -7,6 +7,7 @@
 #pragma once
 
 #include <atomic>
+#include <optional>
 #include <span>
 
 #include "client/mgmtd_client.h"
@@ -65,9 +66,11 @@ class StorageService {
                                                          std::span<const uint8_t> payload,
                                                          uint64_t version);
   // Forwards to the successor until it acknowledges, the chain leaves no successor, or
-  // forward_timeout passes (kForwardFailed).
+  // forward_timeout passes (kForwardFailed). `*acked` gets the successor's answer (cleared when
+  // there was no successor).
   awaitable<Status> Forward(const LocalTarget& t, const UpdateReq& req,
-                            std::span<const uint8_t> payload, uint64_t version);
+                            std::span<const uint8_t> payload, uint64_t version,
+                            std::optional<UpdateRsp>* acked = nullptr);
   // A leftover pending part at the head (a forward that failed earlier) is forwarded whole and
   // committed before a new update is applied, so replicas never hold two contents of a version.
   awaitable<Status> ResolvePending(const LocalTarget& t, const UpdateReq& req,
@@ -100,6 +103,7 @@ class StorageService {
   metrics::Counter* updates_replica_;
   metrics::Counter* forward_retries_;
   metrics::Counter* duplicates_;
+  metrics::Counter* neighbour_mismatches_;
   metrics::Counter* reads_;
   metrics::Counter* read_bytes_;
 };

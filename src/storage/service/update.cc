@@ -239,15 +239,32 @@ awaitable<Result<chunk::ChunkMeta>> StorageService::ApplyForwardCommit(
   auto applied =
       co_await Disk([&] { return ApplyLocal(*t.engine, t.id, req, payload, version, cv); });
   if (!applied.ok()) co_return applied.status();
-  HF3FS_CO_TRY(co_await Forward(t, req, payload, version));
+  std::optional<UpdateRsp> acked;
+  HF3FS_CO_TRY(co_await Forward(t, req, payload, version, &acked));
   chunk::ChunkId id(req.chunk_id());
   auto committed = co_await Disk([&] { return t.engine->Commit(t.id, id, version, cv); });
   if (!committed.ok()) co_return committed.status();
+  // Chain neighbours cross-check: the successor committed the same version, so it must hold the
+  // same bytes. (A successor that answered a duplicate forward reports no commit of its own.)
+  if (acked && acked->commit_version() == version && committed->committed &&
+      (acked->checksum() != committed->committed->checksum ||
+       acked->length() != committed->committed->length)) {
+    neighbour_mismatches_->Inc();
+    HF3FS_LOG_ERROR(
+        "storage.neighbour_checksum_mismatch target={} chunk={} version={} length={}/{} "
+        "crc={}/{}",
+        t.id, id, version, committed->committed->length, acked->length(),
+        committed->committed->checksum, acked->checksum());
+    co_return MakeStatus(StatusCode::kDataCorruption,
+                         "chunk {} version {}: replicas disagree on its checksum", id, version);
+  }
   co_return *committed;
 }
 
 awaitable<Status> StorageService::Forward(const LocalTarget& t, const UpdateReq& req,
-                                          std::span<const uint8_t> payload, uint64_t version) {
+                                          std::span<const uint8_t> payload, uint64_t version,
+                                          std::optional<UpdateRsp>* acked) {
+  if (acked) acked->reset();
   auto deadline = std::chrono::steady_clock::now() + config_.forward_timeout.Get();
   Duration backoff = config_.forward_retry_min.Get();
   asio::steady_timer timer(co_await asio::this_coro::executor);
@@ -315,7 +332,10 @@ awaitable<Status> StorageService::Forward(const LocalTarget& t, const UpdateReq&
     opts.timeout = config_.forward_rpc_timeout.Get();
     if (!body.empty()) opts.attachment = {body};
     last = co_await rpc_->CallRaw(*addr, rpc::SERVICE_STORAGE, STORAGE_UPDATE, fwd, &rsp, opts);
-    if (last.ok()) co_return Status::Ok();
+    if (last.ok()) {
+      if (acked) *acked = std::move(rsp);
+      co_return Status::Ok();
+    }
     HF3FS_LOG_DEBUG(
         "storage.forward_failed target={} successor={} chunk={} version={} error=\"{}\"", t.id,
         succ->target_id(), id, version, last);
