@@ -10,11 +10,11 @@ namespace hf3fs::meta {
 namespace {
 
 Status CheckLastComponent(const ParentLookup& p, RemoveKind kind) {
-  if (p.kind == LastKind::kNone) {
-    return Status(StatusCode::kMetaBusy, "the root or start directory cannot be removed");
-  }
   if (kind == REMOVE_UNLINK && p.kind != LastKind::kNormal) {
     return MakeStatus(StatusCode::kMetaIsDirectory, "'{}' is a directory", p.name);
+  }
+  if (p.kind == LastKind::kNone) {
+    return Status(StatusCode::kMetaBusy, "the root or start directory cannot be removed");
   }
   if (p.kind == LastKind::kDot) return Status(StatusCode::kMetaInvalid, "cannot remove '.'");
   if (p.kind == LastKind::kDotDot) return Status(StatusCode::kMetaNotEmpty, "cannot remove '..'");
