@@ -15,14 +15,14 @@ using kv::test::BackendNames;
 using kv::test::Backends;
 
 // Expects `expr` (Status or Result) to fail with errno `err`.
-#define EXPECT_ERRNO(expr, err)                                                         \
-  do {                                                                                  \
-    auto expect_errno_s_ = ::hf3fs::internal::ToStatus(expr);                           \
+#define EXPECT_ERRNO(expr, err)                                                        \
+  do {                                                                                 \
+    auto expect_errno_s_ = ::hf3fs::internal::ToStatus(expr);                          \
     EXPECT_EQ(expect_errno_s_.errno_value(), err) << #expr << ": " << expect_errno_s_; \
   } while (0)
-#define ASSERT_OK_META(expr)                                                      \
-  do {                                                                            \
-    auto&& assert_ok_ = (expr);                                                   \
+#define ASSERT_OK_META(expr)                                                                  \
+  do {                                                                                        \
+    auto&& assert_ok_ = (expr);                                                               \
     ASSERT_TRUE(assert_ok_.ok()) << #expr << ": " << ::hf3fs::internal::ToStatus(assert_ok_); \
   } while (0)
 
@@ -43,7 +43,7 @@ inline PathAt P(std::string path, uint64_t parent = 0) {
 
 template <typename B>
 class MetaTest : public ::testing::Test {
- protected:
+ public:  // the helpers are also used by worker threads of the concurrency tests
   static void SetUpTestSuite() { B::SetUpSuite(); }
   static void TearDownTestSuite() { B::TearDownSuite(); }
 
@@ -54,9 +54,14 @@ class MetaTest : public ::testing::Test {
     retry_.deadline = std::chrono::seconds(30);
     retry_.max_attempts = 10000;
     inodes_ = std::make_unique<InodeAllocator>(*engine_, retry_);
-    ctx_ = std::make_unique<OpContext>(OpContext{*engine_, retry_, *inodes_, chains_, {},
+    ctx_ = std::make_unique<OpContext>(OpContext{*engine_,
+                                                 retry_,
+                                                 *inodes_,
+                                                 chains_,
+                                                 {},
                                                  [this] { return now_ns_.load(); },
-                                                 &RandomSessionId, RootLayout()});
+                                                 &RandomSessionId,
+                                                 RootLayout()});
     ASSERT_OK_META(InitNamespace(*ctx_));
   }
   void TearDown() override {

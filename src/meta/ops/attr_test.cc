@@ -70,9 +70,9 @@ TYPED_TEST(AttrTest, Chown) {
   EXPECT_EQ(f->uid(), 1000u);
   EXPECT_EQ(f->mode(), 0755u);  // chown drops setuid, and setgid with group exec
   EXPECT_EQ(this->Chown(this->alice_, "/f", std::nullopt, 3000)->gid(), 3000u);  // member
-  EXPECT_ERRNO(this->Chown(this->alice_, "/f", std::nullopt, 5000), EPERM);  // not a member
-  EXPECT_ERRNO(this->Chown(this->alice_, "/f", 1001, std::nullopt), EPERM);  // give away
-  EXPECT_ERRNO(this->Chown(this->bob_, "/f", std::nullopt, 3000), EPERM);   // not the owner
+  EXPECT_ERRNO(this->Chown(this->alice_, "/f", std::nullopt, 5000), EPERM);      // not a member
+  EXPECT_ERRNO(this->Chown(this->alice_, "/f", 1001, std::nullopt), EPERM);      // give away
+  EXPECT_ERRNO(this->Chown(this->bob_, "/f", std::nullopt, 3000), EPERM);        // not the owner
   ASSERT_OK_META(this->Chown(this->alice_, "/f", 1000, std::nullopt));  // unchanged: allowed
   ASSERT_OK_META(this->Mkdir(this->root_, "/d", 02755));
   EXPECT_EQ(this->Chown(this->root_, "/d", 1000, std::nullopt)->mode(), 02755u);  // dirs keep it

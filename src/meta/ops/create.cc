@@ -56,8 +56,8 @@ Result<CreateRsp> Create(OpContext& ctx, const CreateReq& req) {
           return MakeStatus(StatusCode::kMetaIsDirectory, "'{}' is a directory", p.name);
         }
         HF3FS_TRY_ASSIGN(auto inode, r.Target(p, !(req.flags() & O_NOFOLLOW)));
-        HF3FS_TRY_ASSIGN(auto opened, OpenInode(ctx, txn, req.user(), std::move(inode),
-                                                req.flags(), req.ids().client_id()));
+        HF3FS_TRY_ASSIGN(auto opened, OpenInode(ctx, txn, req.user(), std::move(inode), req.flags(),
+                                                req.ids().client_id()));
         CreateRsp rsp;
         *rsp.mutable_inode() = std::move(*opened.mutable_inode());
         rsp.set_session_id(opened.session_id());

@@ -42,26 +42,26 @@ uint64_t RandomSessionId();
 // ctx.root_layout) unless it exists. Idempotent; every server calls it at start.
 Status InitNamespace(OpContext& ctx);
 
-Result<StatRsp> Stat(OpContext& ctx, const StatReq& req);                      // stat.cc
-Result<BatchStatRsp> BatchStat(OpContext& ctx, const BatchStatReq& req);       // batch_stat.cc
+Result<StatRsp> Stat(OpContext& ctx, const StatReq& req);                 // stat.cc
+Result<BatchStatRsp> BatchStat(OpContext& ctx, const BatchStatReq& req);  // batch_stat.cc
 Result<BatchStatByPathRsp> BatchStatByPath(OpContext& ctx, const BatchStatByPathReq& req);
-Result<CreateRsp> Create(OpContext& ctx, const CreateReq& req);                // create.cc
-Result<OpenRsp> Open(OpContext& ctx, const OpenReq& req);                      // open.cc
-Result<CloseRsp> Close(OpContext& ctx, const CloseReq& req);                   // close.cc
-Result<CloseRsp> Sync(OpContext& ctx, const CloseReq& req);                    // close.cc
-Result<MkdirRsp> Mkdir(OpContext& ctx, const MkdirReq& req);                   // mkdir.cc
-Result<SymlinkRsp> Symlink(OpContext& ctx, const SymlinkReq& req);             // symlink.cc
-Result<ReadlinkRsp> Readlink(OpContext& ctx, const ReadlinkReq& req);          // readlink.cc
-Result<MknodRsp> Mknod(OpContext& ctx, const MknodReq& req);                   // mknod.cc
-Result<LinkRsp> Link(OpContext& ctx, const LinkReq& req);                      // link.cc
-Result<RemoveRsp> Remove(OpContext& ctx, const RemoveReq& req);                // remove.cc
-Result<RenameRsp> Rename(OpContext& ctx, const RenameReq& req);                // rename.cc
-Result<ReaddirRsp> Readdir(OpContext& ctx, const ReaddirReq& req);             // readdir.cc
-Result<SetAttrRsp> SetAttr(OpContext& ctx, const SetAttrReq& req);             // setattr.cc
-Result<GetXattrRsp> GetXattr(OpContext& ctx, const GetXattrReq& req);          // xattr.cc
-Result<SetXattrRsp> SetXattr(OpContext& ctx, const SetXattrReq& req);          // xattr.cc
-Result<ListXattrRsp> ListXattr(OpContext& ctx, const ListXattrReq& req);       // xattr.cc
-Result<RemoveXattrRsp> RemoveXattr(OpContext& ctx, const RemoveXattrReq& req); // xattr.cc
-Result<GetRealPathRsp> GetRealPath(OpContext& ctx, const GetRealPathReq& req); // real_path.cc
+Result<CreateRsp> Create(OpContext& ctx, const CreateReq& req);                 // create.cc
+Result<OpenRsp> Open(OpContext& ctx, const OpenReq& req);                       // open.cc
+Result<CloseRsp> Close(OpContext& ctx, const CloseReq& req);                    // close.cc
+Result<CloseRsp> Sync(OpContext& ctx, const CloseReq& req);                     // close.cc
+Result<MkdirRsp> Mkdir(OpContext& ctx, const MkdirReq& req);                    // mkdir.cc
+Result<SymlinkRsp> Symlink(OpContext& ctx, const SymlinkReq& req);              // symlink.cc
+Result<ReadlinkRsp> Readlink(OpContext& ctx, const ReadlinkReq& req);           // readlink.cc
+Result<MknodRsp> Mknod(OpContext& ctx, const MknodReq& req);                    // mknod.cc
+Result<LinkRsp> Link(OpContext& ctx, const LinkReq& req);                       // link.cc
+Result<RemoveRsp> Remove(OpContext& ctx, const RemoveReq& req);                 // remove.cc
+Result<RenameRsp> Rename(OpContext& ctx, const RenameReq& req);                 // rename.cc
+Result<ReaddirRsp> Readdir(OpContext& ctx, const ReaddirReq& req);              // readdir.cc
+Result<SetAttrRsp> SetAttr(OpContext& ctx, const SetAttrReq& req);              // setattr.cc
+Result<GetXattrRsp> GetXattr(OpContext& ctx, const GetXattrReq& req);           // xattr.cc
+Result<SetXattrRsp> SetXattr(OpContext& ctx, const SetXattrReq& req);           // xattr.cc
+Result<ListXattrRsp> ListXattr(OpContext& ctx, const ListXattrReq& req);        // xattr.cc
+Result<RemoveXattrRsp> RemoveXattr(OpContext& ctx, const RemoveXattrReq& req);  // xattr.cc
+Result<GetRealPathRsp> GetRealPath(OpContext& ctx, const GetRealPathReq& req);  // real_path.cc
 
 }  // namespace hf3fs::meta

@@ -6,22 +6,20 @@
 namespace hf3fs::meta {
 
 Result<ReaddirRsp> Readdir(OpContext& ctx, const ReaddirReq& req) {
-  uint32_t limit = req.limit() == 0 ? ctx.limits.readdir_default
-                                    : std::min(req.limit(), ctx.limits.readdir_max);
+  uint32_t limit =
+      req.limit() == 0 ? ctx.limits.readdir_default : std::min(req.limit(), ctx.limits.readdir_max);
   return kv::RunTransaction(
       ctx.engine, ctx.retry,
       [&](kv::Transaction& txn) -> Result<ReaddirRsp> {
         Resolver r(txn, req.user(), ctx.limits);
         HF3FS_TRY_ASSIGN(auto dir, r.Resolve(req.path(), true));
         if (dir.type() != INODE_DIRECTORY) {
-          return MakeStatus(StatusCode::kMetaNotDirectory, "inode {} is not a directory",
-                            dir.id());
+          return MakeStatus(StatusCode::kMetaNotDirectory, "inode {} is not a directory", dir.id());
         }
         HF3FS_TRY(CheckAccess(req.user(), dir, kMayRead));
         auto prefix = store::EntryPrefix(InodeId(dir.id()));
         auto begin = req.cursor().empty() ? prefix : kv::KeyAfter(prefix + req.cursor());
-        HF3FS_TRY_ASSIGN(auto range,
-                         txn.SnapshotGetRange(begin, kv::PrefixEnd(prefix), limit));
+        HF3FS_TRY_ASSIGN(auto range, txn.SnapshotGetRange(begin, kv::PrefixEnd(prefix), limit));
         ReaddirRsp rsp;
         rsp.set_has_more(range.has_more);
         for (const auto& kv : range.kvs) {

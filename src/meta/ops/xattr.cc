@@ -15,8 +15,7 @@ Status CheckName(std::string_view name) {
   if (name.empty() || name.size() > kMaxNameBytes) {
     return MakeStatus(StatusCode::kMetaXattrRange, "attribute name of {} bytes", name.size());
   }
-  if (name.starts_with("user.") || name.starts_with("trusted.") ||
-      name.starts_with("security.")) {
+  if (name.starts_with("user.") || name.starts_with("trusted.") || name.starts_with("security.")) {
     return Status::Ok();
   }
   return Status(StatusCode::kMetaNotSupported, "unsupported attribute namespace");
@@ -55,15 +54,16 @@ Result<Inode> Target(OpContext& ctx, kv::Transaction& txn, const Req& req) {
 
 Result<GetXattrRsp> GetXattr(OpContext& ctx, const GetXattrReq& req) {
   HF3FS_TRY(CheckName(req.name()));
-  return kv::RunTransaction(ctx.engine, ctx.retry, [&](kv::Transaction& txn) -> Result<GetXattrRsp> {
-    HF3FS_TRY_ASSIGN(auto inode, Target(ctx, txn, req));
-    HF3FS_TRY(CheckPermission(req.user(), inode, req.name(), kMayRead));
-    HF3FS_TRY_ASSIGN(auto v, txn.Get(store::XattrKey(InodeId(inode.id()), req.name())));
-    if (!v) return Status(StatusCode::kMetaNoXattr, "no such attribute");
-    GetXattrRsp rsp;
-    rsp.set_value(std::move(*v));
-    return rsp;
-  });
+  return kv::RunTransaction(
+      ctx.engine, ctx.retry, [&](kv::Transaction& txn) -> Result<GetXattrRsp> {
+        HF3FS_TRY_ASSIGN(auto inode, Target(ctx, txn, req));
+        HF3FS_TRY(CheckPermission(req.user(), inode, req.name(), kMayRead));
+        HF3FS_TRY_ASSIGN(auto v, txn.Get(store::XattrKey(InodeId(inode.id()), req.name())));
+        if (!v) return Status(StatusCode::kMetaNoXattr, "no such attribute");
+        GetXattrRsp rsp;
+        rsp.set_value(std::move(*v));
+        return rsp;
+      });
 }
 
 Result<SetXattrRsp> SetXattr(OpContext& ctx, const SetXattrReq& req) {
@@ -72,49 +72,53 @@ Result<SetXattrRsp> SetXattr(OpContext& ctx, const SetXattrReq& req) {
     return MakeStatus(StatusCode::kMetaXattrTooBig, "attribute value of {} bytes",
                       req.value().size());
   }
-  return kv::RunTransaction(ctx.engine, ctx.retry, [&](kv::Transaction& txn) -> Result<SetXattrRsp> {
-    HF3FS_TRY_ASSIGN(auto inode, Target(ctx, txn, req));
-    HF3FS_TRY(CheckPermission(req.user(), inode, req.name(), kMayWrite));
-    auto key = store::XattrKey(InodeId(inode.id()), req.name());
-    HF3FS_TRY_ASSIGN(auto v, txn.Get(key));
-    if (v && (req.flags() & kXattrCreate)) return Status(StatusCode::kMetaExists, "exists");
-    if (!v && (req.flags() & kXattrReplace)) return Status(StatusCode::kMetaNoXattr, "absent");
-    HF3FS_TRY(txn.Set(key, req.value()));
-    inode.set_ctime_ns(ctx.now_ns());
-    HF3FS_TRY(store::PutInode(txn, inode));
-    return SetXattrRsp();
-  });
+  return kv::RunTransaction(ctx.engine, ctx.retry,
+                            [&](kv::Transaction& txn) -> Result<SetXattrRsp> {
+                              HF3FS_TRY_ASSIGN(auto inode, Target(ctx, txn, req));
+                              HF3FS_TRY(CheckPermission(req.user(), inode, req.name(), kMayWrite));
+                              auto key = store::XattrKey(InodeId(inode.id()), req.name());
+                              HF3FS_TRY_ASSIGN(auto v, txn.Get(key));
+                              if (v && (req.flags() & kXattrCreate))
+                                return Status(StatusCode::kMetaExists, "exists");
+                              if (!v && (req.flags() & kXattrReplace))
+                                return Status(StatusCode::kMetaNoXattr, "absent");
+                              HF3FS_TRY(txn.Set(key, req.value()));
+                              inode.set_ctime_ns(ctx.now_ns());
+                              HF3FS_TRY(store::PutInode(txn, inode));
+                              return SetXattrRsp();
+                            });
 }
 
 Result<ListXattrRsp> ListXattr(OpContext& ctx, const ListXattrReq& req) {
-  return kv::RunTransaction(ctx.engine, ctx.retry, [&](kv::Transaction& txn) -> Result<ListXattrRsp> {
-    HF3FS_TRY_ASSIGN(auto inode, Target(ctx, txn, req));
-    auto prefix = store::XattrPrefix(InodeId(inode.id()));
-    HF3FS_TRY_ASSIGN(auto range, txn.SnapshotGetRange(prefix, kv::PrefixEnd(prefix), 0));
-    ListXattrRsp rsp;
-    for (const auto& kv : range.kvs) {
-      std::string name = kv.key.substr(prefix.size());
-      if (name.starts_with("trusted.") && !IsRoot(req.user())) continue;
-      rsp.add_names(std::move(name));
-    }
-    return rsp;
-  });
+  return kv::RunTransaction(
+      ctx.engine, ctx.retry, [&](kv::Transaction& txn) -> Result<ListXattrRsp> {
+        HF3FS_TRY_ASSIGN(auto inode, Target(ctx, txn, req));
+        auto prefix = store::XattrPrefix(InodeId(inode.id()));
+        HF3FS_TRY_ASSIGN(auto range, txn.SnapshotGetRange(prefix, kv::PrefixEnd(prefix), 0));
+        ListXattrRsp rsp;
+        for (const auto& kv : range.kvs) {
+          std::string name = kv.key.substr(prefix.size());
+          if (name.starts_with("trusted.") && !IsRoot(req.user())) continue;
+          rsp.add_names(std::move(name));
+        }
+        return rsp;
+      });
 }
 
 Result<RemoveXattrRsp> RemoveXattr(OpContext& ctx, const RemoveXattrReq& req) {
   HF3FS_TRY(CheckName(req.name()));
-  return kv::RunTransaction(
-      ctx.engine, ctx.retry, [&](kv::Transaction& txn) -> Result<RemoveXattrRsp> {
-        HF3FS_TRY_ASSIGN(auto inode, Target(ctx, txn, req));
-        HF3FS_TRY(CheckPermission(req.user(), inode, req.name(), kMayWrite));
-        auto key = store::XattrKey(InodeId(inode.id()), req.name());
-        HF3FS_TRY_ASSIGN(auto v, txn.Get(key));
-        if (!v) return Status(StatusCode::kMetaNoXattr, "no such attribute");
-        HF3FS_TRY(txn.Clear(key));
-        inode.set_ctime_ns(ctx.now_ns());
-        HF3FS_TRY(store::PutInode(txn, inode));
-        return RemoveXattrRsp();
-      });
+  return kv::RunTransaction(ctx.engine, ctx.retry,
+                            [&](kv::Transaction& txn) -> Result<RemoveXattrRsp> {
+                              HF3FS_TRY_ASSIGN(auto inode, Target(ctx, txn, req));
+                              HF3FS_TRY(CheckPermission(req.user(), inode, req.name(), kMayWrite));
+                              auto key = store::XattrKey(InodeId(inode.id()), req.name());
+                              HF3FS_TRY_ASSIGN(auto v, txn.Get(key));
+                              if (!v) return Status(StatusCode::kMetaNoXattr, "no such attribute");
+                              HF3FS_TRY(txn.Clear(key));
+                              inode.set_ctime_ns(ctx.now_ns());
+                              HF3FS_TRY(store::PutInode(txn, inode));
+                              return RemoveXattrRsp();
+                            });
 }
 
 }  // namespace hf3fs::meta
