@@ -1,0 +1,90 @@
+#include "meta/meta_server.h"
+
+#include "common/logging.h"
+
+namespace hf3fs::meta {
+
+namespace {
+Layout RootLayout(const MetaSection& s) {
+  Layout l;
+  if (s.root_chain_table.Get() == 0) return l;
+  l.set_chain_table_id(s.root_chain_table.Get());
+  l.set_chunk_size(s.root_chunk_size.Get());
+  l.set_stripe_size(s.root_stripe.Get());
+  return l;
+}
+}  // namespace
+
+MetaServer::MetaServer(MetaConfig& config, net::ServerRuntime& runtime,
+                       std::unique_ptr<kv::Engine> engine)
+    : config_(config),
+      runtime_(runtime),
+      engine_(std::move(engine)),
+      inodes_(*engine_, config.kv.retry.ToOptions()),
+      ctx_{*engine_,         config.kv.retry.ToOptions(), inodes_, chains_, {}, &WallClockNs,
+           &RandomSessionId, RootLayout(config.meta)},
+      pool_(config.meta.offload_threads.Get()),
+      service_(ctx_, pool_) {
+  service_.Register(runtime_.registry());
+}
+
+MetaServer::~MetaServer() { Stop(); }
+
+Status MetaServer::Start() {
+  HF3FS_TRY(InitNamespace(ctx_));
+  if (!config_.meta.mgmtd.Get().empty() && config_.meta.node_id.Get() != 0) {
+    HF3FS_TRY(StartHeartbeats());
+  }
+  HF3FS_LOG_INFO("meta.started address={} kv={}", runtime_.rpc_address().ToString(),
+                 engine_->backend());
+  return Status::Ok();
+}
+
+Status MetaServer::StartHeartbeats() {
+  std::vector<net::Address> mgmtds;
+  for (const auto& a : config_.meta.mgmtd.Get()) {
+    auto addr = net::Address::Parse(a);
+    if (!addr.ok()) return addr.status().WithContext("meta.mgmtd");
+    mgmtds.push_back(*addr);
+  }
+  rpc_ = std::make_unique<net::RpcClient>(runtime_.pool(), config_.rpc, config_.meta.node_id.Get());
+  mgmtd_ = std::make_unique<client::MgmtdClient>(*rpc_, std::move(mgmtds));
+  client::HeartbeatIdentity id;
+  id.node_id = config_.meta.node_id.Get();
+  id.type = mgmtd::NODE_META;
+  id.cluster_id = config_.meta.cluster_id.Get();
+  id.address = config_.meta.advertise_address.Get().empty() ? runtime_.rpc_address().ToString()
+                                                            : config_.meta.advertise_address.Get();
+  id.http_address = runtime_.http_address().ToString();
+  heartbeater_ = std::make_unique<client::Heartbeater>(
+      *mgmtd_, runtime_.pool().Get(0), id, &config_, config_.meta.heartbeat_interval.Get());
+  heartbeater_->Start();
+  return Status::Ok();
+}
+
+void MetaServer::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  if (heartbeater_) heartbeater_->Stop();
+  pool_.Stop();
+}
+
+void AddMetaCommand(CLI::App& app, CliContext& ctx) {
+  net::ServerCommand command;
+  command.name = "meta";
+  command.description =
+      "run a metadata server: the POSIX namespace over the KV store (stateless; several may "
+      "share one PostgreSQL store)";
+  command.make_config = [] { return std::make_unique<MetaConfig>(); };
+  command.setup = [](net::ServerRuntime& rt,
+                     net::ServerConfigBase& base) -> Result<std::unique_ptr<net::ServerRole>> {
+    auto& cfg = static_cast<MetaConfig&>(base);
+    auto engine = kv::OpenEngine(cfg.kv);
+    if (!engine.ok()) return engine.status().WithContext("open the KV store ([kv] section)");
+    return std::unique_ptr<net::ServerRole>(
+        std::make_unique<MetaServer>(cfg, rt, std::move(*engine)));
+  };
+  net::AddServerCommand(app, ctx, std::move(command));
+}
+
+}  // namespace hf3fs::meta
