@@ -25,6 +25,29 @@ struct MetaSection : config::Section {
       this, "heartbeat_interval", 1s, "how often heartbeats go to mgmtd", {.min = Duration(10ms)}};
   config::Item<uint32_t> offload_threads{
       this, "offload_threads", 8, "threads running KV transactions", {.min = 1, .max = 256}};
+  config::Item<Duration> gc_delay{this,
+                                  "gc_delay",
+                                  5min,
+                                  "removed files and directories are deleted after this long",
+                                  {.hot = true}};
+  config::Item<Duration> gc_interval{this,
+                                     "gc_interval",
+                                     1s,
+                                     "how often the GC queue is scanned",
+                                     {.min = Duration(10ms), .hot = true}};
+  config::Item<Duration> idempotency_ttl{
+      this,
+      "idempotency_ttl",
+      30min,
+      "stored replies of non-idempotent requests are kept this long (longer than any client "
+      "retries)",
+      {.min = Duration(1s), .hot = true}};
+  config::Item<Duration> session_prune_interval{
+      this,
+      "session_prune_interval",
+      30s,
+      "how often write sessions of clients without a live mgmtd session are removed",
+      {.min = Duration(100ms), .hot = true}};
   config::Item<uint32_t> root_chain_table{
       this, "root_chain_table", 0,
       "chain table of the root directory's default layout when the namespace is created (0: no "

@@ -1,10 +1,18 @@
 #include "meta/meta_server.h"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <future>
+
 #include "common/logging.h"
+#include "meta/background/gc.h"
+#include "meta/background/prune.h"
 
 namespace hf3fs::meta {
 
 namespace {
+using Clock = std::chrono::steady_clock;
+
 Layout RootLayout(const MetaSection& s) {
   Layout l;
   if (s.root_chain_table.Get() == 0) return l;
@@ -35,6 +43,7 @@ Status MetaServer::Start() {
   if (!config_.meta.mgmtd.Get().empty() && config_.meta.node_id.Get() != 0) {
     HF3FS_TRY(StartHeartbeats());
   }
+  loop_ = std::thread([this] { Loop(); });
   HF3FS_LOG_INFO("meta.started address={} kv={}", runtime_.rpc_address().ToString(),
                  engine_->backend());
   return Status::Ok();
@@ -62,9 +71,64 @@ Status MetaServer::StartHeartbeats() {
   return Status::Ok();
 }
 
+void MetaServer::Loop() {
+  auto next_idem = Clock::now() + std::chrono::minutes(1);
+  auto next_sessions = Clock::now() + config_.meta.session_prune_interval.Get();
+  std::unique_lock lock(mu_);
+  while (!stopped_) {
+    lock.unlock();
+    GcOptions gc;
+    gc.delay = config_.meta.gc_delay.Get();
+    auto r = RunGcOnce(ctx_, gc);
+    if (!r.ok()) HF3FS_LOG_WARN("meta.gc_failed error=\"{}\"", r.status());
+    auto now = Clock::now();
+    if (now >= next_idem) {
+      auto ttl =
+          std::chrono::duration_cast<std::chrono::nanoseconds>(config_.meta.idempotency_ttl.Get());
+      auto p = PruneIdempotencyRecords(ctx_, ctx_.now_ns() - ttl.count());
+      if (!p.ok()) HF3FS_LOG_WARN("meta.idempotency_prune_failed error=\"{}\"", p.status());
+      next_idem = now + std::chrono::minutes(1);
+    }
+    if (mgmtd_ && now >= next_sessions) {
+      PruneSessions();
+      next_sessions = now + config_.meta.session_prune_interval.Get();
+    }
+    lock.lock();
+    cv_.wait_for(lock, config_.meta.gc_interval.Get(), [this] { return stopped_; });
+  }
+}
+
+void MetaServer::PruneSessions() {
+  int64_t taken_ns = ctx_.now_ns();
+  std::promise<Result<mgmtd::ListClientSessionsRsp>> promise;
+  auto fut = promise.get_future();
+  boost::asio::co_spawn(
+      runtime_.pool().Get(0),
+      [this, &promise]() -> net::awaitable<void> {
+        promise.set_value(co_await mgmtd_->Call<mgmtd::ListClientSessionsRsp>(
+            mgmtd::MGMTD_LIST_CLIENT_SESSIONS, mgmtd::ListClientSessionsReq()));
+      },
+      boost::asio::detached);
+  auto sessions = fut.get();
+  if (!sessions.ok()) {
+    HF3FS_LOG_WARN("meta.list_client_sessions_failed error=\"{}\"", sessions.status());
+    return;  // without a complete list of live clients nothing may be pruned
+  }
+  std::set<uint64_t> live;
+  for (const auto& s : sessions->sessions()) live.insert(s.client_id());
+  auto n = PruneWriteSessions(ctx_, live, taken_ns);
+  if (!n.ok()) HF3FS_LOG_WARN("meta.session_prune_failed error=\"{}\"", n.status());
+  if (n.ok() && *n > 0) HF3FS_LOG_INFO("meta.sessions_pruned count={}", *n);
+}
+
 void MetaServer::Stop() {
-  if (stopped_) return;
-  stopped_ = true;
+  {
+    std::lock_guard lock(mu_);
+    if (stopped_) return;
+    stopped_ = true;
+  }
+  cv_.notify_all();
+  if (loop_.joinable()) loop_.join();
   if (heartbeater_) heartbeater_->Stop();
   pool_.Stop();
 }

@@ -1,9 +1,14 @@
-// The `hf3fs meta` role: KV engine, inode allocator, offload pool, the RPC service, and (when
-// mgmtd addresses and a node id are configured) heartbeats to mgmtd as a meta node. The namespace
-// root is created at start when the store has none.
+// The `hf3fs meta` role: KV engine, inode allocator, offload pool, the RPC service, a background
+// loop (garbage collection, pruning of old idempotency records and, with mgmtd, of write sessions
+// of dead clients) and, when mgmtd addresses and a node id are configured, heartbeats to mgmtd as
+// a meta node. The namespace root is created at start when the store has none. Stop() joins the
+// loop.
 #pragma once
 
+#include <condition_variable>
 #include <memory>
+#include <mutex>
+#include <thread>
 
 #include "client/heartbeater.h"
 #include "common/cli.h"
@@ -25,6 +30,8 @@ class MetaServer : public net::ServerRole {
 
  private:
   Status StartHeartbeats();
+  void Loop();
+  void PruneSessions();
 
   MetaConfig& config_;
   net::ServerRuntime& runtime_;
@@ -37,6 +44,9 @@ class MetaServer : public net::ServerRole {
   std::unique_ptr<net::RpcClient> rpc_;
   std::unique_ptr<client::MgmtdClient> mgmtd_;
   std::unique_ptr<client::Heartbeater> heartbeater_;
+  std::thread loop_;
+  std::mutex mu_;
+  std::condition_variable cv_;
   bool stopped_ = false;
 };
 

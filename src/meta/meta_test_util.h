@@ -192,6 +192,14 @@ class MetaTest : public ::testing::Test {
     if (gid) r.set_gid(*gid);
     return SetAttr(u, std::move(path), r);
   }
+  Status Xattr(const UserInfo& u, std::string path, std::string name, std::string value) {
+    SetXattrReq r;
+    *r.mutable_user() = u;
+    *r.mutable_path() = P(std::move(path));
+    r.set_name(std::move(name));
+    r.set_value(std::move(value));
+    return meta::SetXattr(*ctx_, r).status();
+  }
   // Number of keys with `prefix` in the store.
   size_t CountKeys(std::string_view prefix) {
     auto txn = std::move(*engine_->Begin());

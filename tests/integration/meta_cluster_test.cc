@@ -175,7 +175,7 @@ TEST_F(MetaCluster, NamespaceOverRpcSurvivesRestart) {
   EXPECT_EQ(*List(addr, "/d"), std::vector<std::string>{"g"});
 
   StopAll();
-  addr = StartMeta({db});
+  addr = StartMeta({db, "--config.meta.gc_delay=0s", "--config.meta.gc_interval=50ms"});
   auto g = Stat(addr, "/d/g");
   ASSERT_TRUE(g.ok()) << g.status();
   EXPECT_EQ(g->id(), f->id());
@@ -184,6 +184,18 @@ TEST_F(MetaCluster, NamespaceOverRpcSurvivesRestart) {
   EXPECT_NE(h->id(), f->id());  // ids are never reused across restarts
   auto d = Stat(addr, "/d");
   EXPECT_NE(h->id(), d->id());
+
+  // The background GC deletes the unlinked file's inode (by id it is readable until then).
+  ASSERT_TRUE(Unlink(addr, "/d/h").ok());
+  m::StatReq by_id;
+  by_id.mutable_path()->set_parent(h->id());
+  Status st;
+  for (int i = 0; i < 100; ++i) {
+    st = Call<m::StatRsp>(addr, m::META_STAT, by_id).status();
+    if (!st.ok()) break;
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_EQ(st.errno_value(), ENOENT) << st;
 }
 
 TEST_F(MetaCluster, HeartbeatsToMgmtdAsMetaNode) {
