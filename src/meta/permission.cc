@@ -1,5 +1,7 @@
 #include "meta/permission.h"
 
+#include "meta/acl.h"
+
 namespace hf3fs::meta {
 
 bool InGroup(const UserInfo& user, uint32_t gid) {
@@ -14,6 +16,10 @@ Status CheckAccess(const UserInfo& user, const Inode& inode, uint32_t mask) {
   if (IsRoot(user)) {
     bool exec_ok = inode.type() == INODE_DIRECTORY || (inode.mode() & 0111) != 0;
     if (!(mask & kMayExec) || exec_ok) return Status::Ok();
+  } else if (!inode.acl_access().empty()) {
+    auto parsed = acl::Parse(inode.acl_access());
+    if (!parsed.ok()) return parsed.status();
+    return acl::Check(user, inode, *parsed, mask);
   } else {
     uint32_t bits;
     if (user.uid() == inode.uid()) {

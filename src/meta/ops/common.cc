@@ -3,6 +3,7 @@
 #include <chrono>
 #include <random>
 
+#include "meta/acl.h"
 #include "meta/permission.h"
 
 namespace hf3fs::meta {
@@ -58,6 +59,7 @@ Inode NewInode(OpContext& ctx, InodeId id, InodeType type, uint32_t mode, const 
     mode &= ~kSetGid;
   }
   n.set_mode(mode);
+  acl::Inherit(dir.acl_default(), n);
   n.set_nlink(1);
   int64_t now = ctx.now_ns();
   n.set_atime_ns(now);

@@ -1,5 +1,6 @@
 // setattr: chmod, chown, utimes, truncate and layout in one transaction on one inode, with the
 // permission rules of Linux's setattr_prepare (docs/design/0005-meta.md). Any change sets ctime.
+#include "meta/acl.h"
 #include "meta/ops/common.h"
 #include "meta/permission.h"
 
@@ -38,6 +39,11 @@ Status ApplyChmod(const SetAttrReq& req, Inode& inode) {
   uint32_t mode = req.mode() & 07777;
   if (!IsRoot(req.user()) && !InGroup(req.user(), inode.gid())) mode &= ~kSetGid;
   inode.set_mode(mode);
+  if (!inode.acl_access().empty()) {  // the ACL's owner, mask and other follow the mode
+    HF3FS_TRY_ASSIGN(auto parsed, acl::Parse(inode.acl_access()));
+    acl::ApplyMode(parsed, mode);
+    inode.set_acl_access(acl::Serialize(parsed));
+  }
   return Status::Ok();
 }
 
