@@ -114,6 +114,7 @@ void AddAdminCommands(CLI::App& app, CliContext& ctx) {
   AddConfigCommands(*admin, ctx);
   AddUserCommands(*admin, ctx);
   AddPlacementCommand(*admin, ctx);
+  AddMetaCommands(*admin, ctx);
 }
 
 }  // namespace hf3fs::admin

@@ -59,5 +59,6 @@ void AddChainCommands(CLI::App& admin, CliContext& ctx);
 void AddConfigCommands(CLI::App& admin, CliContext& ctx);
 void AddUserCommands(CLI::App& admin, CliContext& ctx);
 void AddPlacementCommand(CLI::App& admin, CliContext& ctx);
+void AddMetaCommands(CLI::App& admin, CliContext& ctx);  // namespace commands (meta server)
 
 }  // namespace hf3fs::admin

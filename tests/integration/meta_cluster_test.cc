@@ -237,6 +237,47 @@ TEST_F(MetaCluster, HeartbeatsToMgmtdAsMetaNode) {
   EXPECT_EQ(status, "NODE_HEARTBEAT_CONNECTED") << procs_.back()->Stderr();
 }
 
+TEST_F(MetaCluster, AdminNamespaceCommands) {
+  auto addr = StartMeta({"--config.kv.backend=memory"});
+  auto admin = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = {kBin, "admin"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    argv.push_back("--meta=" + addr);
+    argv.push_back("--json");
+    auto r = RunCommand(argv, dir_.string(), 30s);
+    return std::make_pair(r.exit_code, json::parse(r.out, nullptr, false));
+  };
+  EXPECT_EQ(admin({"mkdir", "-p", "/a/b/c"}).first, 0);
+  EXPECT_EQ(admin({"mkdir", "/a/x", "--mode", "0700"}).first, 0);
+  auto [code, err] = admin({"mkdir", "/a/x"});
+  EXPECT_EQ(code, 1);
+  EXPECT_EQ(err["code"], "MetaExists");
+  ASSERT_TRUE(Create(addr, "/a/f").ok());
+  auto [ls_code, ls] = admin({"ls", "/a"});
+  ASSERT_EQ(ls_code, 0);
+  ASSERT_EQ(ls["entries"].size(), 3u);
+  EXPECT_EQ(ls["entries"][0]["name"], "b");
+  EXPECT_EQ(ls["entries"][2]["inode"]["mode"], 0700);
+  EXPECT_EQ(admin({"mv", "/a/f", "/a/b/g"}).first, 0);
+  auto [st_code, st] = admin({"stat", "/a/b/g"});
+  ASSERT_EQ(st_code, 0);
+  EXPECT_EQ(st["inode"]["type"], "INODE_FILE");
+  EXPECT_EQ(
+      admin({"set-layout", "/a", "--chain-table", "3", "--chunk-size", "4194304", "--stripe", "8"})
+          .first,
+      0);
+  auto [gl_code, gl] = admin({"get-layout", "/a"});
+  ASSERT_EQ(gl_code, 0);
+  EXPECT_EQ(gl["layout"]["stripe_size"], 8);
+  EXPECT_EQ(admin({"rm", "/a/b"}).first, 1);        // a directory needs -d or -r
+  EXPECT_EQ(admin({"rm", "-d", "/a/b"}).first, 1);  // not empty
+  EXPECT_EQ(admin({"rm", "-r", "/a"}).first, 0);
+  EXPECT_EQ(admin({"gc-status"}).second["queued"], "1");  // the tree, as one entry
+  auto [fsck_code, fsck] = admin({"fsck"});
+  EXPECT_EQ(fsck_code, 0);
+  EXPECT_TRUE(fsck["problems"].empty()) << fsck.dump();
+}
+
 // Clients spread over two meta servers on one PostgreSQL: exclusive creates, no-replace renames
 // and unlinks over a few names in three shared directories.
 TEST_F(MetaCluster, TwoMetaServersOnOnePostgres) {

@@ -63,5 +63,7 @@ Result<SetXattrRsp> SetXattr(OpContext& ctx, const SetXattrReq& req);           
 Result<ListXattrRsp> ListXattr(OpContext& ctx, const ListXattrReq& req);        // xattr.cc
 Result<RemoveXattrRsp> RemoveXattr(OpContext& ctx, const RemoveXattrReq& req);  // xattr.cc
 Result<GetRealPathRsp> GetRealPath(OpContext& ctx, const GetRealPathReq& req);  // real_path.cc
+Result<FsckRsp> FsckOp(OpContext& ctx, const FsckReq& req);                     // admin_ops.cc
+Result<GcStatusRsp> GcStatus(OpContext& ctx, const GcStatusReq& req);          // admin_ops.cc
 
 }  // namespace hf3fs::meta

@@ -39,6 +39,8 @@ void MetaService::Register(net::ServiceRegistry& r) {
   Add(r, META_LIST_XATTR, "list_xattr", &ListXattr);
   Add(r, META_REMOVE_XATTR, "remove_xattr", &RemoveXattr);
   Add(r, META_GET_REAL_PATH, "get_real_path", &GetRealPath);
+  Add(r, META_FSCK, "fsck", &FsckOp);
+  Add(r, META_GC_STATUS, "gc_status", &GcStatus);
 }
 
 }  // namespace hf3fs::meta

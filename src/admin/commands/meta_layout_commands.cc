@@ -1,0 +1,116 @@
+// Layout and maintenance commands against a meta server: set-layout, get-layout, gc-status, fsck.
+#include <iostream>
+
+#include "admin/admin_command.h"
+#include "admin/commands/meta_admin.h"
+
+namespace hf3fs::admin {
+
+namespace {
+
+using nlohmann::json;
+
+template <typename Rsp, typename Req>
+MetaFn CallMeta(uint32_t method, Req req) {
+  return [method, req](MetaCaller& c) -> net::awaitable<Result<json>> {
+    auto r = co_await c.Call<Rsp>(method, req);
+    if (!r.ok()) co_return r.status();
+    co_return ToJson(*r);
+  };
+}
+
+void AddSetLayout(CLI::App& admin, CliContext& ctx) {
+  auto o = std::make_shared<MetaOptions>();
+  auto path = std::make_shared<std::string>();
+  auto layout = std::make_shared<meta::Layout>();
+  auto table = std::make_shared<uint32_t>(0);
+  auto chunk = std::make_shared<uint64_t>(1 << 20);
+  auto stripe = std::make_shared<uint32_t>(1);
+  auto* cmd = admin.add_subcommand("set-layout",
+                                   "set a directory's default layout (or an empty file's layout)");
+  cmd->add_option("path", *path, "path")->required();
+  cmd->add_option("--chain-table", *table, "chain table id")->required();
+  cmd->add_option("--chunk-size", *chunk, "chunk size in bytes")->capture_default_str();
+  cmd->add_option("--stripe", *stripe, "chains per file")->capture_default_str();
+  AddMetaOptions(cmd, *o);
+  cmd->callback([o, path, table, chunk, stripe, &ctx] {
+    meta::SetAttrReq req;
+    *req.mutable_user() = o->User();
+    *req.mutable_path() = MetaPath(*path);
+    req.set_follow(true);
+    req.mutable_layout()->set_chain_table_id(*table);
+    req.mutable_layout()->set_chunk_size(*chunk);
+    req.mutable_layout()->set_stripe_size(*stripe);
+    ctx.exit_code = RunMetaAdmin(*o, CallMeta<meta::SetAttrRsp>(meta::META_SETATTR, req),
+                                 [](const json&) { std::cout << "ok\n"; });
+  });
+}
+
+void AddGetLayout(CLI::App& admin, CliContext& ctx) {
+  auto o = std::make_shared<MetaOptions>();
+  auto path = std::make_shared<std::string>();
+  auto* cmd =
+      admin.add_subcommand("get-layout", "show a file's layout or a directory's default layout");
+  cmd->add_option("path", *path, "path")->required();
+  AddMetaOptions(cmd, *o);
+  cmd->callback([o, path, &ctx] {
+    meta::StatReq req;
+    *req.mutable_user() = o->User();
+    *req.mutable_path() = MetaPath(*path);
+    req.set_follow(true);
+    MetaFn fn = [req](MetaCaller& c) -> net::awaitable<Result<json>> {
+      auto r = co_await c.Call<meta::StatRsp>(meta::META_STAT, req);
+      if (!r.ok()) co_return r.status();
+      bool dir = r->inode().type() == meta::INODE_DIRECTORY;
+      co_return json{{"layout", ToJson(dir ? r->inode().default_layout() : r->inode().layout())},
+                     {"default", dir}};
+    };
+    ctx.exit_code = RunMetaAdmin(*o, fn, [](const json& j) {
+      std::cout << (j["default"].get<bool>() ? "default layout: " : "layout: ")
+                << j["layout"].dump() << "\n";
+    });
+  });
+}
+
+void AddGcStatus(CLI::App& admin, CliContext& ctx) {
+  auto o = std::make_shared<MetaOptions>();
+  auto* cmd = admin.add_subcommand("gc-status", "how many removed inodes await deletion");
+  AddMetaOptions(cmd, *o);
+  cmd->callback([o, &ctx] {
+    ctx.exit_code = RunMetaAdmin(
+        *o, CallMeta<meta::GcStatusRsp>(meta::META_GC_STATUS, meta::GcStatusReq()),
+        [](const json& j) { std::cout << "queued: " << j["queued"].get<std::string>() << "\n"; });
+  });
+}
+
+void AddFsck(CLI::App& admin, CliContext& ctx) {
+  auto o = std::make_shared<MetaOptions>();
+  auto* cmd = admin.add_subcommand(
+      "fsck", "check the namespace's invariants (exit code 2 when problems are found)");
+  AddMetaOptions(cmd, *o);
+  cmd->callback([o, &ctx] {
+    bool problems = false;
+    ctx.exit_code = RunMetaAdmin(
+        *o, CallMeta<meta::FsckRsp>(meta::META_FSCK, meta::FsckReq()), [&problems](const json& j) {
+          std::cout << "inodes " << j["inodes"].get<std::string>() << ", entries "
+                    << j["entries"].get<std::string>() << ", gc queue "
+                    << j["gc_entries"].get<std::string>() << "\n";
+          for (const auto& p : j["problems"])
+            std::cout << "problem: " << p.get<std::string>() << "\n";
+          problems = !j["problems"].empty();
+          if (!problems) std::cout << "clean\n";
+        });
+    if (ctx.exit_code == kExitOk && problems) ctx.exit_code = 2;
+  });
+}
+
+}  // namespace
+
+void AddMetaLayoutCommands(CLI::App& admin, CliContext& ctx) {
+  AddSetLayout(admin, ctx);
+  AddGetLayout(admin, ctx);
+  AddGcStatus(admin, ctx);
+  AddFsck(admin, ctx);
+}
+
+}  // namespace hf3fs::admin
