@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string_view>
+#include <vector>
 
 #include "kv/engine.h"
 #include "meta.pb.h"
@@ -73,6 +74,15 @@ Result<Rsp> RunIdempotent(OpContext& ctx, const RequestIds& ids, MetaMethod meth
 }  // namespace hf3fs::meta
 
 namespace hf3fs::meta {
+// The name of the directory in the root that holds every user's trash directory.
+inline constexpr std::string_view kTrashDirName = ".hf3fs-trash";
+
+// Moves `victim` (entry `p.name` of `p.dir`) into the caller's trash directory
+// /.hf3fs-trash/<uid> (both created on first use; ids from `ids`, allocated once) and records it
+// for restore and for the trash cleaner (trash.cc). EBUSY for the trash directories themselves.
+Status MoveToTrash(OpContext& ctx, kv::Transaction& txn, const UserInfo& user,
+                   const ParentLookup& p, Inode victim, std::vector<InodeId>& ids);
+
 // Opens the existing `inode` with Linux `flags` (open.cc): EISDIR for a directory opened for
 // writing or truncation, ENOTDIR for O_DIRECTORY on a non-directory, ELOOP for a symlink,
 // EACCES without the access the mode asks for. O_TRUNC empties a regular file (truncate version

@@ -5,6 +5,7 @@
 // returns for the same call, or KV failures that exhausted the retries.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 
@@ -22,6 +23,7 @@ struct MetaLimits {
   uint32_t readdir_max = 4096;       // larger requests are cut to this
   uint32_t max_links = 65000;        // hard links per inode (EMLINK)
   uint32_t max_xattr_value = 65536;  // bytes (E2BIG)
+  std::chrono::nanoseconds trash_expiry = std::chrono::hours(72);  // then the trash cleaner removes
 };
 
 struct OpContext {
@@ -45,25 +47,27 @@ Status InitNamespace(OpContext& ctx);
 Result<StatRsp> Stat(OpContext& ctx, const StatReq& req);                 // stat.cc
 Result<BatchStatRsp> BatchStat(OpContext& ctx, const BatchStatReq& req);  // batch_stat.cc
 Result<BatchStatByPathRsp> BatchStatByPath(OpContext& ctx, const BatchStatByPathReq& req);
-Result<CreateRsp> Create(OpContext& ctx, const CreateReq& req);                 // create.cc
-Result<OpenRsp> Open(OpContext& ctx, const OpenReq& req);                       // open.cc
-Result<CloseRsp> Close(OpContext& ctx, const CloseReq& req);                    // close.cc
-Result<CloseRsp> Sync(OpContext& ctx, const CloseReq& req);                     // close.cc
-Result<MkdirRsp> Mkdir(OpContext& ctx, const MkdirReq& req);                    // mkdir.cc
-Result<SymlinkRsp> Symlink(OpContext& ctx, const SymlinkReq& req);              // symlink.cc
-Result<ReadlinkRsp> Readlink(OpContext& ctx, const ReadlinkReq& req);           // readlink.cc
-Result<MknodRsp> Mknod(OpContext& ctx, const MknodReq& req);                    // mknod.cc
-Result<LinkRsp> Link(OpContext& ctx, const LinkReq& req);                       // link.cc
-Result<RemoveRsp> Remove(OpContext& ctx, const RemoveReq& req);                 // remove.cc
-Result<RenameRsp> Rename(OpContext& ctx, const RenameReq& req);                 // rename.cc
-Result<ReaddirRsp> Readdir(OpContext& ctx, const ReaddirReq& req);              // readdir.cc
-Result<SetAttrRsp> SetAttr(OpContext& ctx, const SetAttrReq& req);              // setattr.cc
-Result<GetXattrRsp> GetXattr(OpContext& ctx, const GetXattrReq& req);           // xattr.cc
-Result<SetXattrRsp> SetXattr(OpContext& ctx, const SetXattrReq& req);           // xattr.cc
-Result<ListXattrRsp> ListXattr(OpContext& ctx, const ListXattrReq& req);        // xattr.cc
-Result<RemoveXattrRsp> RemoveXattr(OpContext& ctx, const RemoveXattrReq& req);  // xattr.cc
-Result<GetRealPathRsp> GetRealPath(OpContext& ctx, const GetRealPathReq& req);  // real_path.cc
-Result<FsckRsp> FsckOp(OpContext& ctx, const FsckReq& req);                     // admin_ops.cc
-Result<GcStatusRsp> GcStatus(OpContext& ctx, const GcStatusReq& req);          // admin_ops.cc
+Result<CreateRsp> Create(OpContext& ctx, const CreateReq& req);                    // create.cc
+Result<OpenRsp> Open(OpContext& ctx, const OpenReq& req);                          // open.cc
+Result<CloseRsp> Close(OpContext& ctx, const CloseReq& req);                       // close.cc
+Result<CloseRsp> Sync(OpContext& ctx, const CloseReq& req);                        // close.cc
+Result<MkdirRsp> Mkdir(OpContext& ctx, const MkdirReq& req);                       // mkdir.cc
+Result<SymlinkRsp> Symlink(OpContext& ctx, const SymlinkReq& req);                 // symlink.cc
+Result<ReadlinkRsp> Readlink(OpContext& ctx, const ReadlinkReq& req);              // readlink.cc
+Result<MknodRsp> Mknod(OpContext& ctx, const MknodReq& req);                       // mknod.cc
+Result<LinkRsp> Link(OpContext& ctx, const LinkReq& req);                          // link.cc
+Result<RemoveRsp> Remove(OpContext& ctx, const RemoveReq& req);                    // remove.cc
+Result<RenameRsp> Rename(OpContext& ctx, const RenameReq& req);                    // rename.cc
+Result<ReaddirRsp> Readdir(OpContext& ctx, const ReaddirReq& req);                 // readdir.cc
+Result<SetAttrRsp> SetAttr(OpContext& ctx, const SetAttrReq& req);                 // setattr.cc
+Result<GetXattrRsp> GetXattr(OpContext& ctx, const GetXattrReq& req);              // xattr.cc
+Result<SetXattrRsp> SetXattr(OpContext& ctx, const SetXattrReq& req);              // xattr.cc
+Result<ListXattrRsp> ListXattr(OpContext& ctx, const ListXattrReq& req);           // xattr.cc
+Result<RemoveXattrRsp> RemoveXattr(OpContext& ctx, const RemoveXattrReq& req);     // xattr.cc
+Result<GetRealPathRsp> GetRealPath(OpContext& ctx, const GetRealPathReq& req);     // real_path.cc
+Result<FsckRsp> FsckOp(OpContext& ctx, const FsckReq& req);                        // admin_ops.cc
+Result<GcStatusRsp> GcStatus(OpContext& ctx, const GcStatusReq& req);              // admin_ops.cc
+Result<ListTrashRsp> ListTrash(OpContext& ctx, const ListTrashReq& req);           // trash.cc
+Result<RestoreTrashRsp> RestoreTrash(OpContext& ctx, const RestoreTrashReq& req);  // trash.cc
 
 }  // namespace hf3fs::meta

@@ -1,7 +1,7 @@
-// unlink, rmdir and recursive remove. Clears the entry and drops the link (ops/common.h). rmdir
-// checks emptiness with a range read (read conflict on the directory's entries). A recursive
-// remove is O(1): the directory leaves the namespace (nlink 0) and is queued for background
-// deletion with everything below it.
+// unlink, rmdir and recursive remove, or a move to the trash (ops/trash.cc). Clears the entry and
+// drops the link (ops/common.h). rmdir checks emptiness with a range read (read conflict on the
+// directory's entries). A recursive remove is O(1): the directory leaves the namespace (nlink 0)
+// and is queued for background deletion with everything below it.
 #include "meta/ops/common.h"
 #include "meta/permission.h"
 
@@ -36,40 +36,50 @@ Status CheckKind(const Inode& victim, const ParentLookup& p, RemoveKind kind) {
   return Status::Ok();
 }
 
-Status RemoveTree(OpContext& ctx, kv::Transaction& txn, const UserInfo& user, Inode dir) {
-  // The whole tree goes, so the caller must be able to empty the top directory itself.
-  HF3FS_TRY(CheckAccess(user, dir, kMayWrite | kMayExec));
+// The whole tree goes (the caller was checked for write and search permission on its top).
+Status RemoveTree(OpContext& ctx, kv::Transaction& txn, Inode dir) {
   dir.set_nlink(0);
   dir.set_ctime_ns(ctx.now_ns());
   HF3FS_TRY(store::PutInode(txn, dir));
   return EnqueueGc(ctx, txn, dir);
 }
 
+Result<RemoveRsp> RemoveTxn(OpContext& ctx, kv::Transaction& txn, const RemoveReq& req,
+                            std::vector<InodeId>& trash_ids) {
+  Resolver r(txn, req.user(), ctx.limits);
+  HF3FS_TRY_ASSIGN(auto p, r.Parent(req.path()));
+  HF3FS_TRY(CheckLastComponent(p, req.kind()));
+  HF3FS_TRY_ASSIGN(auto victim, r.Load(p.entry->inode_id()));
+  HF3FS_TRY(CheckCanRemoveEntry(req.user(), p.dir, victim));  // before the type, as Linux
+  HF3FS_TRY(CheckKind(victim, p, req.kind()));
+  if (req.kind() == REMOVE_RMDIR) {
+    HF3FS_TRY_ASSIGN(bool empty, store::DirectoryEmpty(txn, InodeId(victim.id())));
+    if (!empty) return MakeStatus(StatusCode::kMetaNotEmpty, "'{}' is not empty", p.name);
+  }
+  if (req.kind() == REMOVE_RECURSIVE) {
+    HF3FS_TRY(CheckAccess(req.user(), victim, kMayWrite | kMayExec));
+  }
+  bool other_links = victim.type() != INODE_DIRECTORY && victim.nlink() > 1;
+  if (req.to_trash() && !other_links) {
+    HF3FS_TRY(MoveToTrash(ctx, txn, req.user(), p, std::move(victim), trash_ids));
+    return RemoveRsp();
+  }
+  HF3FS_TRY(txn.Clear(store::EntryKey(InodeId(p.dir.id()), p.name)));
+  if (req.kind() == REMOVE_RECURSIVE) {
+    HF3FS_TRY(RemoveTree(ctx, txn, std::move(victim)));
+  } else {
+    HF3FS_TRY(DropLink(ctx, txn, std::move(victim)));
+  }
+  return RemoveRsp();
+}
+
 }  // namespace
 
 Result<RemoveRsp> Remove(OpContext& ctx, const RemoveReq& req) {
-  return RunIdempotent<RemoveRsp>(
-      ctx, req.ids(), META_REMOVE, [&](kv::Transaction& txn) -> Result<RemoveRsp> {
-        Resolver r(txn, req.user(), ctx.limits);
-        HF3FS_TRY_ASSIGN(auto p, r.Parent(req.path()));
-        HF3FS_TRY(CheckLastComponent(p, req.kind()));
-        HF3FS_TRY_ASSIGN(auto victim, r.Load(p.entry->inode_id()));
-        HF3FS_TRY(CheckCanRemoveEntry(req.user(), p.dir, victim));  // before the type, as Linux
-        HF3FS_TRY(CheckKind(victim, p, req.kind()));
-        HF3FS_TRY(txn.Clear(store::EntryKey(InodeId(p.dir.id()), p.name)));
-        if (req.kind() == REMOVE_RECURSIVE) {
-          HF3FS_TRY(RemoveTree(ctx, txn, req.user(), std::move(victim)));
-          return RemoveRsp();
-        }
-        if (req.kind() == REMOVE_RMDIR) {
-          HF3FS_TRY_ASSIGN(bool empty, store::DirectoryEmpty(txn, InodeId(victim.id())));
-          if (!empty) {
-            return MakeStatus(StatusCode::kMetaNotEmpty, "'{}' is not empty", p.name);
-          }
-        }
-        HF3FS_TRY(DropLink(ctx, txn, std::move(victim)));
-        return RemoveRsp();
-      });
+  std::vector<InodeId> trash_ids;  // ids of trash directories created on first use
+  return RunIdempotent<RemoveRsp>(ctx, req.ids(), META_REMOVE, [&](kv::Transaction& txn) {
+    return RemoveTxn(ctx, txn, req, trash_ids);
+  });
 }
 
 }  // namespace hf3fs::meta

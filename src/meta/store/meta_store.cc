@@ -64,6 +64,14 @@ std::string GcKey(uint64_t enqueued_ms, InodeId id) {
   return k;
 }
 
+std::string TrashQueueKey(uint64_t expires_ms, InodeId id) {
+  std::string k(kTrashQueuePrefix);
+  AppendBE64(k, expires_ms);
+  AppendLE64(k, id.value());
+  return k;
+}
+std::string TrashIndexKey(InodeId id) { return WithId(kTrashIndexPrefix, id); }
+
 InodeId InodeIdOfKey(std::string_view key) { return InodeId(ReadLE64(key.substr(4, 8))); }
 std::string_view NameOfEntryKey(std::string_view key) { return key.substr(12); }
 

@@ -24,6 +24,8 @@ inline constexpr std::string_view kSessionPrefix = "SESS";
 inline constexpr std::string_view kIdempotencyPrefix = "IDEM";
 inline constexpr std::string_view kAllocPrefix = "IALC";
 inline constexpr std::string_view kGcPrefix = "GCQ_";
+inline constexpr std::string_view kTrashQueuePrefix = "TRSH";
+inline constexpr std::string_view kTrashIndexPrefix = "TRSI";
 
 std::string InodeKey(InodeId id);
 std::string EntryKey(InodeId parent, std::string_view name);
@@ -35,6 +37,8 @@ std::string SessionPrefix(InodeId id);
 std::string IdempotencyKey(uint64_t client_id, uint64_t request_id);
 std::string AllocKey(uint8_t shard);
 std::string GcKey(uint64_t enqueued_ms, InodeId id);
+std::string TrashQueueKey(uint64_t expires_ms, InodeId id);  // value empty
+std::string TrashIndexKey(InodeId id);                       // value TrashEntry
 
 // The inode id of an INOD key, the name of a DENT key (given its directory's prefix length).
 InodeId InodeIdOfKey(std::string_view key);
