@@ -35,6 +35,12 @@ struct MetaSection : config::Section {
                                      1s,
                                      "how often the GC queue is scanned",
                                      {.min = Duration(10ms), .hot = true}};
+  config::Item<Duration> trash_expiry{
+      this,
+      "trash_expiry",
+      72h,
+      "entries removed to the trash are removed for real after this",
+      {.min = Duration(0s)}};
   config::Item<Duration> idempotency_ttl{
       this,
       "idempotency_ttl",

@@ -7,6 +7,7 @@
 #include "common/logging.h"
 #include "meta/background/gc.h"
 #include "meta/background/prune.h"
+#include "meta/background/trash_cleaner.h"
 
 namespace hf3fs::meta {
 
@@ -21,6 +22,12 @@ Layout RootLayout(const MetaSection& s) {
   l.set_stripe_size(s.root_stripe.Get());
   return l;
 }
+
+MetaLimits Limits(const MetaSection& s) {
+  MetaLimits l;
+  l.trash_expiry = std::chrono::duration_cast<std::chrono::nanoseconds>(s.trash_expiry.Get());
+  return l;
+}
 }  // namespace
 
 MetaServer::MetaServer(MetaConfig& config, net::ServerRuntime& runtime,
@@ -29,7 +36,8 @@ MetaServer::MetaServer(MetaConfig& config, net::ServerRuntime& runtime,
       runtime_(runtime),
       engine_(std::move(engine)),
       inodes_(*engine_, config.kv.retry.ToOptions()),
-      ctx_{*engine_,         config.kv.retry.ToOptions(), inodes_, chains_, {}, &WallClockNs,
+      ctx_{*engine_,         config.kv.retry.ToOptions(), inodes_,
+           chains_,          Limits(config.meta),         &WallClockNs,
            &RandomSessionId, RootLayout(config.meta)},
       pool_(config.meta.offload_threads.Get()),
       service_(ctx_, pool_) {
@@ -81,6 +89,8 @@ void MetaServer::Loop() {
     gc.delay = config_.meta.gc_delay.Get();
     auto r = RunGcOnce(ctx_, gc);
     if (!r.ok()) HF3FS_LOG_WARN("meta.gc_failed error=\"{}\"", r.status());
+    auto t = CleanTrash(ctx_);
+    if (!t.ok()) HF3FS_LOG_WARN("meta.trash_clean_failed error=\"{}\"", t.status());
     auto now = Clock::now();
     if (now >= next_idem) {
       auto ttl =

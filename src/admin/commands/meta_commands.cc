@@ -119,17 +119,20 @@ void AddRm(CLI::App& admin, CliContext& ctx) {
   auto path = std::make_shared<std::string>();
   auto recursive = std::make_shared<bool>(false);
   auto dir = std::make_shared<bool>(false);
+  auto trash = std::make_shared<bool>(false);
   auto* cmd = admin.add_subcommand("rm", "remove a file, an empty directory (-d) or a tree (-r)");
+  cmd->add_flag("--trash", *trash, "move it to the trash instead (see trash-list)");
   cmd->add_option("path", *path, "path")->required();
   cmd->add_flag("-r,--recursive", *recursive, "remove a directory and everything below it");
   cmd->add_flag("-d,--dir", *dir, "remove an empty directory");
   AddMetaOptions(cmd, *o);
-  cmd->callback([o, path, recursive, dir, &ctx] {
+  cmd->callback([o, path, recursive, dir, trash, &ctx] {
     meta::RemoveReq req;
     *req.mutable_user() = o->User();
     *req.mutable_path() = MetaPath(*path);
     req.set_kind(*recursive ? meta::REMOVE_RECURSIVE
                             : (*dir ? meta::REMOVE_RMDIR : meta::REMOVE_UNLINK));
+    req.set_to_trash(*trash);
     ctx.exit_code = RunMetaAdmin(*o, CallMeta<meta::RemoveRsp>(meta::META_REMOVE, req), PrintOk);
   });
 }

@@ -1,4 +1,5 @@
-// Layout and maintenance commands against a meta server: set-layout, get-layout, gc-status, fsck.
+// Layout, maintenance and trash commands against a meta server: set-layout, get-layout,
+// gc-status, fsck, trash-list, trash-restore.
 #include <iostream>
 
 #include "admin/admin_command.h"
@@ -104,6 +105,53 @@ void AddFsck(CLI::App& admin, CliContext& ctx) {
   });
 }
 
+void AddTrashList(CLI::App& admin, CliContext& ctx) {
+  auto o = std::make_shared<MetaOptions>();
+  auto* cmd = admin.add_subcommand("trash-list", "list entries in the trash (root: everyone's)");
+  AddMetaOptions(cmd, *o);
+  cmd->callback([o, &ctx] {
+    meta::ListTrashReq req;
+    *req.mutable_user() = o->User();
+    MetaFn fn = [req](MetaCaller& c) -> net::awaitable<Result<json>> {
+      auto r = co_await c.Call<meta::ListTrashRsp>(meta::META_LIST_TRASH, req);
+      if (!r.ok()) co_return r.status();
+      json entries = json::array();
+      for (const auto& t : r->entries()) {
+        entries.push_back(json{{"inode_id", std::to_string(t.inode_id())},
+                               {"uid", t.uid()},
+                               {"original_parent", std::to_string(t.original_parent())},
+                               {"original_name", t.original_name()},
+                               {"trash_name", t.trash_name()},
+                               {"expires_ns", t.expires_ns()}});
+      }
+      co_return json{{"entries", entries}};
+    };
+    ctx.exit_code = RunMetaAdmin(*o, fn, [](const json& j) {
+      std::vector<std::vector<std::string>> rows;
+      for (const auto& e : j["entries"]) {
+        rows.push_back({e["inode_id"].get<std::string>(), std::to_string(e["uid"].get<uint32_t>()),
+                        e["original_name"].get<std::string>(), e["trash_name"].get<std::string>()});
+      }
+      PrintTable({"INODE", "UID", "NAME", "IN TRASH AS"}, rows);
+    });
+  });
+}
+
+void AddTrashRestore(CLI::App& admin, CliContext& ctx) {
+  auto o = std::make_shared<MetaOptions>();
+  auto inode = std::make_shared<uint64_t>(0);
+  auto* cmd = admin.add_subcommand("trash-restore", "move an entry back from the trash");
+  cmd->add_option("inode", *inode, "inode id (from trash-list)")->required();
+  AddMetaOptions(cmd, *o);
+  cmd->callback([o, inode, &ctx] {
+    meta::RestoreTrashReq req;
+    *req.mutable_user() = o->User();
+    req.set_inode_id(*inode);
+    ctx.exit_code = RunMetaAdmin(*o, CallMeta<meta::RestoreTrashRsp>(meta::META_RESTORE_TRASH, req),
+                                 [](const json&) { std::cout << "restored\n"; });
+  });
+}
+
 }  // namespace
 
 void AddMetaLayoutCommands(CLI::App& admin, CliContext& ctx) {
@@ -111,6 +159,8 @@ void AddMetaLayoutCommands(CLI::App& admin, CliContext& ctx) {
   AddGetLayout(admin, ctx);
   AddGcStatus(admin, ctx);
   AddFsck(admin, ctx);
+  AddTrashList(admin, ctx);
+  AddTrashRestore(admin, ctx);
 }
 
 }  // namespace hf3fs::admin

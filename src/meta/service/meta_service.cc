@@ -41,6 +41,8 @@ void MetaService::Register(net::ServiceRegistry& r) {
   Add(r, META_GET_REAL_PATH, "get_real_path", &GetRealPath);
   Add(r, META_FSCK, "fsck", &FsckOp);
   Add(r, META_GC_STATUS, "gc_status", &GcStatus);
+  Add(r, META_LIST_TRASH, "list_trash", &ListTrash);
+  Add(r, META_RESTORE_TRASH, "restore_trash", &RestoreTrash);
 }
 
 }  // namespace hf3fs::meta
