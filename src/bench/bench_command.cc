@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "bench/kv_bench.h"
+#include "bench/meta_bench.h"
 #include "bench/rpc_bench.h"
 #include "net/server_command.h"
 
@@ -120,6 +121,7 @@ void AddBenchCommands(CLI::App& app, CliContext& ctx) {
   AddRpcBench(*bench, ctx);
   AddRpcServer(*bench, ctx);
   AddKvBench(*bench, ctx);
+  AddMetaBench(*bench, ctx);
 }
 
 }  // namespace hf3fs::bench

@@ -285,6 +285,22 @@ TEST_F(MetaCluster, AdminNamespaceCommands) {
   EXPECT_TRUE(fsck["problems"].empty()) << fsck.dump();
 }
 
+TEST(MetaBench, RunsAndReportsRates) {
+  auto r = RunCommand({kBin, "bench", "meta", "--json", "--seconds", "0.2", "--backends", "memory",
+                       "rocksdb", "--clients", "1", "2"},
+                      ::testing::TempDir(), 120s);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = json::parse(r.out, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << r.out;
+  EXPECT_EQ(j["errors"], 0);
+  ASSERT_EQ(j["results"].size(), 4u);
+  for (const auto& run : j["results"]) {
+    for (const char* k : {"create_per_s", "stat_per_s", "readdir_entries_per_s", "unlink_per_s"}) {
+      EXPECT_GT(run[k].get<double>(), 0) << k << " " << run.dump();
+    }
+  }
+}
+
 // Clients spread over two meta servers on one PostgreSQL: exclusive creates, no-replace renames
 // and unlinks over a few names in three shared directories.
 TEST_F(MetaCluster, TwoMetaServersOnOnePostgres) {
