@@ -97,49 +97,60 @@ double PerSecond(uint64_t n, Clock::time_point start) {
   return std::round(n / std::chrono::duration<double>(Clock::now() - start).count());
 }
 
-nlohmann::json RunOne(meta::OpContext& ctx, const std::string& dir, int clients,
-                      std::chrono::milliseconds duration) {
+// One run's shared state: the directory, and per client the file numbers it created.
+struct Run {
+  meta::OpContext& ctx;
+  std::string dir;
+  int clients;
+  std::chrono::milliseconds duration;
+  std::vector<std::vector<uint64_t>> made;
   std::atomic<uint64_t> errors{0};
-  std::vector<std::vector<uint64_t>> made(clients);  // per client: file numbers created
-  auto name = [&](int c, uint64_t i) { return fmt::format("{}/c{}-{}", dir, c, i); };
-  nlohmann::json j{{"clients", clients}};
-  std::vector<double> create_lat;
+  std::string Name(int c, uint64_t i) const { return fmt::format("{}/c{}-{}", dir, c, i); }
+};
+
+void CreatePhase(Run& run, nlohmann::json& j) {
+  std::vector<double> lat;
   auto start = Clock::now();
   uint64_t n = Phase(
-      clients, start + duration, errors,
+      run.clients, start + run.duration, run.errors,
       [&](int c, uint64_t i) -> std::optional<Status> {
         meta::CreateReq r;
-        *r.mutable_path() = Path(name(c, i));
+        *r.mutable_path() = Path(run.Name(c, i));
         r.set_flags(O_CREAT | O_EXCL | O_RDONLY);
         r.set_mode(0644);
-        Status st = meta::Create(ctx, r).status();
-        if (st.ok()) made[c].push_back(i);
+        Status st = meta::Create(run.ctx, r).status();
+        if (st.ok()) run.made[c].push_back(i);
         return st;
       },
-      &create_lat);
+      &lat);
   j["files"] = n;
   j["create_per_s"] = PerSecond(n, start);
-  std::sort(create_lat.begin(), create_lat.end());
-  j["create_p99_ms"] =
-      create_lat.empty()
-          ? 0.0
-          : create_lat[std::min(create_lat.size() - 1, create_lat.size() * 99 / 100)];
-  start = Clock::now();
-  n = Phase(clients, start + duration, errors, [&](int c, uint64_t i) -> std::optional<Status> {
-    if (made[c].empty()) return std::nullopt;
-    meta::StatReq r;
-    *r.mutable_path() = Path(name(c, made[c][(i * 7919) % made[c].size()]));
-    return meta::Stat(ctx, r).status();
-  });
+  std::sort(lat.begin(), lat.end());
+  j["create_p99_ms"] = lat.empty() ? 0.0 : lat[std::min(lat.size() - 1, lat.size() * 99 / 100)];
+}
+
+void StatPhase(Run& run, nlohmann::json& j) {
+  auto start = Clock::now();
+  uint64_t n = Phase(run.clients, start + run.duration, run.errors,
+                     [&](int c, uint64_t i) -> std::optional<Status> {
+                       const auto& mine = run.made[c];
+                       if (mine.empty()) return std::nullopt;
+                       meta::StatReq r;
+                       *r.mutable_path() = Path(run.Name(c, mine[(i * 7919) % mine.size()]));
+                       return meta::Stat(run.ctx, r).status();
+                     });
   j["stat_per_s"] = PerSecond(n, start);
+}
+
+void ReaddirPhase(Run& run, nlohmann::json& j) {
   std::atomic<uint64_t> entries{0};
-  start = Clock::now();
-  Phase(clients, start + duration, errors, [&](int, uint64_t) -> std::optional<Status> {
+  auto start = Clock::now();
+  Phase(run.clients, start + run.duration, run.errors, [&](int, uint64_t) -> std::optional<Status> {
     meta::ReaddirReq r;
-    *r.mutable_path() = Path(dir);
+    *r.mutable_path() = Path(run.dir);
     r.set_with_inodes(true);
     while (true) {
-      auto page = meta::Readdir(ctx, r);
+      auto page = meta::Readdir(run.ctx, r);
       if (!page.ok()) return page.status();
       entries += page->entries_size();
       if (!page->has_more()) return Status::Ok();
@@ -147,20 +158,33 @@ nlohmann::json RunOne(meta::OpContext& ctx, const std::string& dir, int clients,
     }
   });
   j["readdir_entries_per_s"] = PerSecond(entries, start);
-  start = Clock::now();
-  n = Phase(clients, Clock::time_point::max(), errors,
-            [&](int c, uint64_t i) -> std::optional<Status> {
-              if (i >= made[c].size()) return std::nullopt;
-              meta::RemoveReq r;
-              *r.mutable_path() = Path(name(c, made[c][i]));
-              return meta::Remove(ctx, r).status();
-            });
+}
+
+void UnlinkPhase(Run& run, nlohmann::json& j) {
+  auto start = Clock::now();
+  uint64_t n = Phase(run.clients, Clock::time_point::max(), run.errors,
+                     [&](int c, uint64_t i) -> std::optional<Status> {
+                       if (i >= run.made[c].size()) return std::nullopt;
+                       meta::RemoveReq r;
+                       *r.mutable_path() = Path(run.Name(c, run.made[c][i]));
+                       return meta::Remove(run.ctx, r).status();
+                     });
   j["unlink_per_s"] = PerSecond(n, start);
   meta::ReaddirReq left;
-  *left.mutable_path() = Path(dir);
-  auto rest = meta::Readdir(ctx, left);
-  if (!rest.ok() || rest->entries_size() != 0) ++errors;  // every created file was unlinked
-  j["errors"] = errors.load();
+  *left.mutable_path() = Path(run.dir);
+  auto rest = meta::Readdir(run.ctx, left);
+  if (!rest.ok() || rest->entries_size() != 0) ++run.errors;  // every created file was unlinked
+}
+
+nlohmann::json RunOne(meta::OpContext& ctx, const std::string& dir, int clients,
+                      std::chrono::milliseconds duration) {
+  Run run{ctx, dir, clients, duration, std::vector<std::vector<uint64_t>>(clients)};
+  nlohmann::json j{{"clients", clients}};
+  CreatePhase(run, j);
+  StatPhase(run, j);
+  ReaddirPhase(run, j);
+  UnlinkPhase(run, j);
+  j["errors"] = run.errors.load();
   return j;
 }
 

@@ -105,7 +105,8 @@
   X(kMetaBadSession, 5016, false, EBADF, "no such write session")                               \
   X(kMetaNotSupported, 5017, false, EOPNOTSUPP, "operation not supported")                      \
   X(kMetaStaleInode, 5018, false, ESTALE, "inode no longer exists")                             \
-  X(kMetaNotInitialized, 5019, false, EIO, "namespace not initialized")
+  X(kMetaNotInitialized, 5019, false, EIO, "namespace not initialized")                       \
+  X(kMetaCrossQuota, 5020, false, EXDEV, "move between different directory quotas")
 
 namespace hf3fs {
 

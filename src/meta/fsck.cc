@@ -17,6 +17,7 @@ struct Snapshot {
   std::set<uint64_t> gc;
   std::vector<uint64_t> session_inodes;
   uint64_t shard_counts[InodeAllocator::kShards] = {};
+  std::map<uint64_t, QuotaUsage> quota_usage;  // summed QUSE shards per quota directory
 };
 
 Result<std::vector<kv::KeyValue>> Scan(kv::Transaction& txn, std::string_view prefix) {
@@ -48,6 +49,13 @@ Result<Snapshot> Load(kv::Transaction& txn) {
   for (const auto& kv : gc) s.gc.insert(store::ReadLE64(std::string_view(kv.key).substr(12, 8)));
   HF3FS_TRY_ASSIGN(auto sessions, Scan(txn, store::kSessionPrefix));
   for (const auto& kv : sessions) s.session_inodes.push_back(store::InodeIdOfKey(kv.key).value());
+  HF3FS_TRY_ASSIGN(auto usage, Scan(txn, store::kQuotaUsagePrefix));
+  for (const auto& kv : usage) {
+    HF3FS_TRY_ASSIGN(auto u, Parse<QuotaUsage>(kv));
+    auto& sum = s.quota_usage[store::InodeIdOfKey(kv.key).value()];
+    sum.set_bytes(sum.bytes() + u.bytes());
+    sum.set_inodes(sum.inodes() + u.inodes());
+  }
   HF3FS_TRY_ASSIGN(auto alloc, Scan(txn, store::kAllocPrefix));
   for (const auto& kv : alloc) {
     auto shard = static_cast<uint8_t>(kv.key[4]);
@@ -106,6 +114,30 @@ void CheckInode(const Snapshot& s, const Inode& inode, uint32_t links, FsckRepor
   }
 }
 
+// Every quota directory's usage equals what its linked inodes are charged.
+void CheckQuotas(const Snapshot& s, FsckReport& r) {
+  std::map<uint64_t, QuotaUsage> expected;
+  for (const auto& [id, inode] : s.inodes) {
+    if (inode.nlink() == 0) continue;
+    for (uint64_t q : inode.quota_dirs()) {
+      auto& e = expected[q];
+      e.set_inodes(e.inodes() + 1);
+      if (inode.type() == INODE_FILE) e.set_bytes(e.bytes() + static_cast<int64_t>(inode.length()));
+    }
+  }
+  auto all = expected;
+  for (const auto& [q, u] : s.quota_usage) all[q];
+  for (const auto& [q, unused] : all) {
+    QuotaUsage want = expected[q];
+    auto it = s.quota_usage.find(q);
+    QuotaUsage have = it == s.quota_usage.end() ? QuotaUsage() : it->second;
+    if (want.bytes() != have.bytes() || want.inodes() != have.inodes()) {
+      r.problems.push_back(fmt::format("quota of {}: usage {} bytes {} inodes, expected {} / {}", q,
+                                       have.bytes(), have.inodes(), want.bytes(), want.inodes()));
+    }
+  }
+}
+
 }  // namespace
 
 Result<FsckReport> Fsck(kv::Engine& engine) {
@@ -130,6 +162,7 @@ Result<FsckReport> Fsck(kv::Engine& engine) {
       r.problems.push_back(fmt::format("inode {} is linked but queued for GC", id));
     }
   }
+  CheckQuotas(s, r);
   for (uint64_t id : s.session_inodes) {
     if (!s.inodes.count(id)) r.problems.push_back(fmt::format("session on missing inode {}", id));
   }

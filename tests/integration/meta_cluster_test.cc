@@ -221,7 +221,8 @@ TEST_F(MetaCluster, HeartbeatsToMgmtdAsMetaNode) {
   ASSERT_EQ(admin({"register-node", "50", "meta"}).exit_code, 0);
   auto addr = StartMeta({"--config.kv.backend=memory", "--config.meta.node_id=50",
                          "--config.meta.mgmtd=" + mgmtd, "--config.meta.cluster_id=c1",
-                         "--config.meta.heartbeat_interval=100ms"});
+                         "--config.meta.heartbeat_interval=100ms",
+                         "--config.meta.session_prune_interval=200ms"});
   std::string status;
   for (int i = 0; i < 100; ++i) {
     auto r = admin({"list-nodes", "--json"});
@@ -235,6 +236,34 @@ TEST_F(MetaCluster, HeartbeatsToMgmtdAsMetaNode) {
     std::this_thread::sleep_for(100ms);
   }
   EXPECT_EQ(status, "NODE_HEARTBEAT_CONNECTED") << procs_.back()->Stderr();
+
+  // Write sessions of a client with no mgmtd session are pruned; anonymous ones are kept.
+  auto open_for_write = [&](std::string path, uint64_t client) {
+    m::CreateReq r;
+    *r.mutable_path() = Path(std::move(path));
+    r.set_flags(O_CREAT | O_WRONLY);
+    r.set_mode(0644);
+    r.mutable_ids()->set_client_id(client);
+    r.mutable_ids()->set_request_id(1);
+    return Call<m::CreateRsp>(addr, m::META_CREATE, r);
+  };
+  auto dead = open_for_write("/dead", 777);
+  auto anon = open_for_write("/anon", 0);
+  ASSERT_TRUE(dead.ok() && anon.ok()) << dead.status() << anon.status();
+  auto close = [&](const m::CreateRsp& c) {
+    m::CloseReq r;
+    r.set_inode_id(c.inode().id());
+    r.set_session_id(c.session_id());
+    return Call<m::CloseRsp>(addr, m::META_SYNC, r).status();
+  };
+  Status st;
+  for (int i = 0; i < 100; ++i) {
+    st = close(*dead);
+    if (!st.ok()) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(st.errno_value(), EBADF) << st;
+  EXPECT_TRUE(close(*anon).ok());
 }
 
 TEST_F(MetaCluster, AdminNamespaceCommands) {

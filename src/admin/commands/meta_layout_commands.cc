@@ -152,6 +152,52 @@ void AddTrashRestore(CLI::App& admin, CliContext& ctx) {
   });
 }
 
+void AddSetQuota(CLI::App& admin, CliContext& ctx) {
+  auto o = std::make_shared<MetaOptions>();
+  auto path = std::make_shared<std::string>();
+  auto bytes = std::make_shared<uint64_t>(0);
+  auto inodes = std::make_shared<uint64_t>(0);
+  auto* cmd = admin.add_subcommand(
+      "set-quota", "set a directory's quota (a first quota needs an empty directory; 0: no limit)");
+  cmd->add_option("path", *path, "directory")->required();
+  cmd->add_option("--bytes", *bytes, "most bytes below it (0: unlimited)");
+  cmd->add_option("--inodes", *inodes, "most inodes below it (0: unlimited)");
+  AddMetaOptions(cmd, *o);
+  cmd->callback([o, path, bytes, inodes, &ctx] {
+    meta::SetQuotaReq req;
+    *req.mutable_user() = o->User();
+    *req.mutable_path() = MetaPath(*path);
+    req.set_max_bytes(*bytes);
+    req.set_max_inodes(*inodes);
+    ctx.exit_code = RunMetaAdmin(*o, CallMeta<meta::SetQuotaRsp>(meta::META_SET_QUOTA, req),
+                                 [](const json&) { std::cout << "ok\n"; });
+  });
+}
+
+void AddGetQuota(CLI::App& admin, CliContext& ctx) {
+  auto o = std::make_shared<MetaOptions>();
+  auto path = std::make_shared<std::string>();
+  auto* cmd = admin.add_subcommand("get-quota", "show a directory's quota and usage");
+  cmd->add_option("path", *path, "directory")->required();
+  AddMetaOptions(cmd, *o);
+  cmd->callback([o, path, &ctx] {
+    meta::GetQuotaReq req;
+    *req.mutable_user() = o->User();
+    *req.mutable_path() = MetaPath(*path);
+    ctx.exit_code =
+        RunMetaAdmin(*o, CallMeta<meta::GetQuotaRsp>(meta::META_GET_QUOTA, req), [](const json& j) {
+          if (!j["has_quota"].get<bool>()) {
+            std::cout << "no quota\n";
+            return;
+          }
+          std::cout << "bytes " << j["used_bytes"].get<std::string>() << " / "
+                    << j["max_bytes"].get<std::string>() << ", inodes "
+                    << j["used_inodes"].get<std::string>() << " / "
+                    << j["max_inodes"].get<std::string>() << " (0: unlimited)\n";
+        });
+  });
+}
+
 }  // namespace
 
 void AddMetaLayoutCommands(CLI::App& admin, CliContext& ctx) {
@@ -161,6 +207,8 @@ void AddMetaLayoutCommands(CLI::App& admin, CliContext& ctx) {
   AddFsck(admin, ctx);
   AddTrashList(admin, ctx);
   AddTrashRestore(admin, ctx);
+  AddSetQuota(admin, ctx);
+  AddGetQuota(admin, ctx);
 }
 
 }  // namespace hf3fs::admin

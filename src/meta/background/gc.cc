@@ -28,6 +28,7 @@ Result<Outcome> EmptyDirectory(OpContext& ctx, const GcOptions& o, const std::st
       HF3FS_TRY_ASSIGN(auto child, store::GetInode(txn, InodeId(e.inode_id())));
       if (!child) continue;
       if (child->type() == INODE_DIRECTORY) {
+        HF3FS_TRY(UnchargeInode(txn, *child));
         child->set_nlink(0);
         HF3FS_TRY(store::PutInode(txn, *child));
         HF3FS_TRY(EnqueueGc(ctx, txn, *child));

@@ -18,6 +18,7 @@ Status Expire(OpContext& ctx, kv::Transaction& txn, const std::string& queue_key
   HF3FS_TRY_ASSIGN(auto inode, store::GetInode(txn, id));
   if (!inode) return Status::Ok();
   if (inode->type() == INODE_DIRECTORY) {
+    HF3FS_TRY(UnchargeInode(txn, *inode));
     inode->set_nlink(0);
     HF3FS_TRY(store::PutInode(txn, *inode));
     return EnqueueGc(ctx, txn, *inode);

@@ -74,7 +74,8 @@ TYPED_TEST(AttrTest, Chown) {
   EXPECT_ERRNO(this->Chown(this->alice_, "/f", 1001, std::nullopt), EPERM);      // give away
   EXPECT_ERRNO(this->Chown(this->bob_, "/f", std::nullopt, 3000), EPERM);        // not the owner
   ASSERT_OK_META(this->Chown(this->alice_, "/f", 1000, std::nullopt));  // unchanged: allowed
-  ASSERT_OK_META(this->Mkdir(this->root_, "/d", 02755));
+  EXPECT_EQ(this->Mkdir(this->root_, "/d", 06755)->mode(), 0755u);      // mkdir(2) drops them
+  ASSERT_OK_META(this->Chmod(this->root_, "/d", 02755));
   EXPECT_EQ(this->Chown(this->root_, "/d", 1000, std::nullopt)->mode(), 02755u);  // dirs keep it
 }
 

@@ -2,6 +2,7 @@
 // A length hint only raises the length, and only when it was made under the file's current
 // truncate version (a hint from before a truncate is stale).
 #include "meta/ops/common.h"
+#include "meta/quota.h"
 
 namespace hf3fs::meta {
 
@@ -24,6 +25,9 @@ Result<CloseRsp> Finish(OpContext& ctx, const CloseReq& req, bool end_session) {
     bool changed = false;
     if (req.has_length_hint() && req.truncate_version() == inode->truncate_version() &&
         req.length_hint() > inode->length()) {
+      // Written data is accounted, never refused: it is already on the storage nodes.
+      HF3FS_TRY(quota::Charge(txn, inode->quota_dirs(),
+                              static_cast<int64_t>(req.length_hint() - inode->length()), 0, false));
       inode->set_length(req.length_hint());
       changed = true;
     }

@@ -5,6 +5,7 @@
 
 #include "meta/acl.h"
 #include "meta/permission.h"
+#include "meta/quota.h"
 
 namespace hf3fs::meta {
 
@@ -60,6 +61,7 @@ Inode NewInode(OpContext& ctx, InodeId id, InodeType type, uint32_t mode, const 
   }
   n.set_mode(mode);
   acl::Inherit(dir.acl_default(), n);
+  for (uint64_t q : quota::DirsForChild(dir)) n.add_quota_dirs(q);
   n.set_nlink(1);
   int64_t now = ctx.now_ns();
   n.set_atime_ns(now);
@@ -91,6 +93,15 @@ Status EnqueueGc(OpContext& ctx, kv::Transaction& txn, const Inode& inode) {
   return store::Put(txn, store::GcKey(ms, InodeId(inode.id())), e);
 }
 
+Status ChargeNewInode(kv::Transaction& txn, const Inode& inode) {
+  return quota::Charge(txn, inode.quota_dirs(), 0, 1, /*enforce=*/true);
+}
+
+Status UnchargeInode(kv::Transaction& txn, const Inode& inode) {
+  int64_t bytes = inode.type() == INODE_FILE ? static_cast<int64_t>(inode.length()) : 0;
+  return quota::Charge(txn, inode.quota_dirs(), -bytes, -1, false);
+}
+
 Status DropLink(OpContext& ctx, kv::Transaction& txn, Inode victim) {
   InodeId id(victim.id());
   if (victim.type() != INODE_DIRECTORY && victim.nlink() > 1) {
@@ -98,6 +109,7 @@ Status DropLink(OpContext& ctx, kv::Transaction& txn, Inode victim) {
     victim.set_ctime_ns(ctx.now_ns());
     return store::PutInode(txn, victim);
   }
+  HF3FS_TRY(UnchargeInode(txn, victim));  // it leaves the namespace
   if (victim.type() == INODE_FILE) {
     victim.set_nlink(0);
     victim.set_ctime_ns(ctx.now_ns());

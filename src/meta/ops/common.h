@@ -32,6 +32,10 @@ Status CheckCanRemoveEntry(const UserInfo& user, const Inode& dir, const Inode& 
 // other inode is deleted with its xattrs. Directories are deleted (nlink is not counted).
 Status DropLink(OpContext& ctx, kv::Transaction& txn, Inode victim);
 
+// Quota accounting of an inode entering (EDQUOT past a limit) or leaving the namespace.
+Status ChargeNewInode(kv::Transaction& txn, const Inode& inode);
+Status UnchargeInode(kv::Transaction& txn, const Inode& inode);
+
 // Queues `inode` (nlink 0) for background deletion: `GCQ_` entry.
 Status EnqueueGc(OpContext& ctx, kv::Transaction& txn, const Inode& inode);
 

@@ -21,6 +21,7 @@ Result<CreateRsp> CreateNew(OpContext& ctx, kv::Transaction& txn, const CreateRe
   Inode inode = NewInode(ctx, new_id, INODE_FILE, req.mode(), req.user(), p.dir);
   *inode.mutable_layout() = ctx.chains.Instantiate(
       req.layout().chain_table_id() != 0 ? req.layout() : p.dir.default_layout());
+  HF3FS_TRY(ChargeNewInode(txn, inode));
   HF3FS_TRY(store::PutInode(txn, inode));
   HF3FS_TRY(store::PutEntry(txn, InodeId(p.dir.id()), p.name, inode));
   // The new file is opened without a permission check (its mode need not allow the caller to

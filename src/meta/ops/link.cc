@@ -1,6 +1,7 @@
 // link: a new entry for an existing non-directory inode; nlink + 1 and ctime on the inode.
 // The source is not followed when it is a symlink (linkat without AT_SYMLINK_FOLLOW).
 #include "meta/ops/common.h"
+#include "meta/quota.h"
 
 namespace hf3fs::meta {
 
@@ -17,6 +18,7 @@ Result<LinkRsp> Link(OpContext& ctx, const LinkReq& req) {
         if (inode.nlink() == 0) {
           return MakeStatus(StatusCode::kMetaNotFound, "inode {} was removed", inode.id());
         }
+        HF3FS_TRY(quota::CheckSameQuota(inode.quota_dirs(), p.dir));
         if (inode.nlink() >= ctx.limits.max_links) {
           return MakeStatus(StatusCode::kMetaTooManyLinks, "inode {} has {} links", inode.id(),
                             inode.nlink());

@@ -11,11 +11,13 @@ namespace {
 Result<Inode> MakeOne(OpContext& ctx, kv::Transaction& txn, const MkdirReq& req,
                       const ParentLookup& p, InodeId id) {
   HF3FS_TRY(CheckCanAddEntry(req.user(), p));
-  Inode inode = NewInode(ctx, id, INODE_DIRECTORY, req.mode(), req.user(), p.dir);
+  // As vfs_mkdir: only the permission and sticky bits of the request count.
+  Inode inode = NewInode(ctx, id, INODE_DIRECTORY, req.mode() & 01777, req.user(), p.dir);
   inode.set_parent(p.dir.id());
   inode.set_name(p.name);
   *inode.mutable_default_layout() =
       req.layout().chain_table_id() != 0 ? req.layout() : p.dir.default_layout();
+  HF3FS_TRY(ChargeNewInode(txn, inode));
   HF3FS_TRY(store::PutInode(txn, inode));
   HF3FS_TRY(store::PutEntry(txn, InodeId(p.dir.id()), p.name, inode));
   return inode;

@@ -35,6 +35,7 @@ Result<MknodRsp> Mknod(OpContext& ctx, const MknodReq& req) {
         if (req.type() == INODE_CHAR_DEVICE || req.type() == INODE_BLOCK_DEVICE) {
           inode.set_rdev(req.rdev());
         }
+        HF3FS_TRY(ChargeNewInode(txn, inode));
         HF3FS_TRY(store::PutInode(txn, inode));
         HF3FS_TRY(store::PutEntry(txn, InodeId(p.dir.id()), p.name, inode));
         MknodRsp rsp;

@@ -3,6 +3,7 @@
 
 #include "meta/ops/common.h"
 #include "meta/permission.h"
+#include "meta/quota.h"
 
 namespace hf3fs::meta {
 
@@ -40,6 +41,8 @@ Result<OpenRsp> OpenInode(OpContext& ctx, kv::Transaction& txn, const UserInfo& 
   HF3FS_TRY(CheckAccess(user, inode, AccessMask(flags)));
   OpenRsp rsp;
   if (inode.type() == INODE_FILE && (flags & O_TRUNC)) {
+    HF3FS_TRY(
+        quota::Charge(txn, inode.quota_dirs(), -static_cast<int64_t>(inode.length()), 0, false));
     inode.set_length(0);
     inode.set_truncate_version(inode.truncate_version() + 1);
     inode.set_mtime_ns(ctx.now_ns());

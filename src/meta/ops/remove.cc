@@ -38,6 +38,7 @@ Status CheckKind(const Inode& victim, const ParentLookup& p, RemoveKind kind) {
 
 // The whole tree goes (the caller was checked for write and search permission on its top).
 Status RemoveTree(OpContext& ctx, kv::Transaction& txn, Inode dir) {
+  HF3FS_TRY(UnchargeInode(txn, dir));  // what is below is uncharged as the GC deletes it
   dir.set_nlink(0);
   dir.set_ctime_ns(ctx.now_ns());
   HF3FS_TRY(store::PutInode(txn, dir));

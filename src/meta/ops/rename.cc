@@ -5,6 +5,7 @@
 // EINVAL (loop), same inode → success, EACCES/EPERM on the source, then the destination.
 #include "meta/ops/common.h"
 #include "meta/permission.h"
+#include "meta/quota.h"
 
 namespace hf3fs::meta {
 
@@ -81,6 +82,9 @@ Result<RenameRsp> RenameTxn(OpContext& ctx, kv::Transaction& txn, const RenameRe
     return MakeStatus(StatusCode::kMetaExists, "'{}' exists", s.dst.name);
   }
   if (src_dir && s.src.dir.id() != s.dst.dir.id()) HF3FS_TRY(CheckNoLoop(r, s.moved, s.dst.dir));
+  if (s.src.dir.id() != s.dst.dir.id()) {
+    HF3FS_TRY(quota::CheckSameQuota(s.moved.quota_dirs(), s.dst.dir));
+  }
   if (s.dst.entry && s.dst.entry->inode_id() == s.moved.id()) return RenameRsp();
   HF3FS_TRY(CheckCanRemoveEntry(req.user(), s.src.dir, s.moved));
   if (s.dst.entry) {

@@ -3,6 +3,7 @@
 #include "meta/acl.h"
 #include "meta/ops/common.h"
 #include "meta/permission.h"
+#include "meta/quota.h"
 
 namespace hf3fs::meta {
 
@@ -63,7 +64,7 @@ Status ApplyTimes(OpContext& ctx, const SetAttrReq& req, Inode& inode) {
   return Status::Ok();
 }
 
-Status ApplyTruncate(OpContext& ctx, const SetAttrReq& req, Inode& inode) {
+Status ApplyTruncate(OpContext& ctx, kv::Transaction& txn, const SetAttrReq& req, Inode& inode) {
   if (inode.type() == INODE_DIRECTORY) {
     return MakeStatus(StatusCode::kMetaIsDirectory, "inode {} is a directory", inode.id());
   }
@@ -71,6 +72,8 @@ Status ApplyTruncate(OpContext& ctx, const SetAttrReq& req, Inode& inode) {
     return MakeStatus(StatusCode::kMetaInvalid, "inode {} is not a regular file", inode.id());
   }
   HF3FS_TRY(CheckAccess(req.user(), inode, kMayWrite));
+  int64_t delta = static_cast<int64_t>(req.length()) - static_cast<int64_t>(inode.length());
+  HF3FS_TRY(quota::Charge(txn, inode.quota_dirs(), delta, 0, /*enforce=*/delta > 0));
   inode.set_length(req.length());
   inode.set_truncate_version(inode.truncate_version() + 1);
   inode.set_mtime_ns(ctx.now_ns());
@@ -100,7 +103,7 @@ Result<SetAttrRsp> SetAttr(OpContext& ctx, const SetAttrReq& req) {
   return kv::RunTransaction(ctx.engine, ctx.retry, [&](kv::Transaction& txn) -> Result<SetAttrRsp> {
     Resolver r(txn, req.user(), ctx.limits);
     HF3FS_TRY_ASSIGN(auto inode, r.Resolve(req.path(), req.follow()));
-    if (req.has_length()) HF3FS_TRY(ApplyTruncate(ctx, req, inode));
+    if (req.has_length()) HF3FS_TRY(ApplyTruncate(ctx, txn, req, inode));
     if (req.has_uid() || req.has_gid()) HF3FS_TRY(ApplyChown(req, inode));
     if (req.has_mode()) HF3FS_TRY(ApplyChmod(req, inode));
     if (req.atime() != TIME_UNCHANGED || req.mtime() != TIME_UNCHANGED) {

@@ -21,6 +21,7 @@ Result<SymlinkRsp> Symlink(OpContext& ctx, const SymlinkReq& req) {
         inode.set_mode(0777);
         inode.set_symlink_target(req.target());
         inode.set_length(req.target().size());
+        HF3FS_TRY(ChargeNewInode(txn, inode));
         HF3FS_TRY(store::PutInode(txn, inode));
         HF3FS_TRY(store::PutEntry(txn, InodeId(p.dir.id()), p.name, inode));
         SymlinkRsp rsp;

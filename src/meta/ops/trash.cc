@@ -4,6 +4,7 @@
 // real. Files with other hard links are not trashed (their data lives on through the other links).
 #include "meta/ops/common.h"
 #include "meta/permission.h"
+#include "meta/quota.h"
 
 namespace hf3fs::meta {
 
@@ -29,6 +30,7 @@ Result<Inode> EnsureDir(OpContext& ctx, kv::Transaction& txn, const Inode& paren
   dir.set_mode(mode);
   dir.set_parent(parent.id());
   dir.set_name(name);
+  HF3FS_TRY(ChargeNewInode(txn, dir));
   HF3FS_TRY(store::PutInode(txn, dir));
   HF3FS_TRY(store::PutEntry(txn, InodeId(parent.id()), name, dir));
   return dir;
@@ -125,6 +127,7 @@ Result<RestoreTrashRsp> RestoreTxn(OpContext& ctx, kv::Transaction& txn,
   HF3FS_TRY_ASSIGN(auto taken, store::GetEntry(txn, InodeId(parent.id()), t->original_name()));
   if (taken) return MakeStatus(StatusCode::kMetaExists, "'{}' exists", t->original_name());
   if (inode.type() == INODE_DIRECTORY) HF3FS_TRY(CheckNotBelow(r, inode, parent));
+  HF3FS_TRY(quota::CheckSameQuota(inode.quota_dirs(), parent));
   HF3FS_TRY(
       MoveEntry(ctx, txn, inode, t->trash_dir(), t->trash_name(), parent.id(), t->original_name()));
   HF3FS_TRY(txn.Clear(store::TrashIndexKey(id)));

@@ -1,5 +1,6 @@
 #include "meta/service/meta_service.h"
 
+#include "meta/quota.h"
 #include "rpc.pb.h"
 
 namespace hf3fs::meta {
@@ -43,6 +44,8 @@ void MetaService::Register(net::ServiceRegistry& r) {
   Add(r, META_GC_STATUS, "gc_status", &GcStatus);
   Add(r, META_LIST_TRASH, "list_trash", &ListTrash);
   Add(r, META_RESTORE_TRASH, "restore_trash", &RestoreTrash);
+  Add(r, META_SET_QUOTA, "set_quota", &SetQuota);
+  Add(r, META_GET_QUOTA, "get_quota", &GetQuota);
 }
 
 }  // namespace hf3fs::meta

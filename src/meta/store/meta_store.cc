@@ -71,6 +71,12 @@ std::string TrashQueueKey(uint64_t expires_ms, InodeId id) {
   return k;
 }
 std::string TrashIndexKey(InodeId id) { return WithId(kTrashIndexPrefix, id); }
+std::string QuotaUsagePrefix(InodeId dir) { return WithId(kQuotaUsagePrefix, dir); }
+std::string QuotaUsageKey(InodeId dir, uint8_t shard) {
+  auto k = QuotaUsagePrefix(dir);
+  k.push_back(static_cast<char>(shard));
+  return k;
+}
 
 InodeId InodeIdOfKey(std::string_view key) { return InodeId(ReadLE64(key.substr(4, 8))); }
 std::string_view NameOfEntryKey(std::string_view key) { return key.substr(12); }

@@ -26,6 +26,7 @@ inline constexpr std::string_view kAllocPrefix = "IALC";
 inline constexpr std::string_view kGcPrefix = "GCQ_";
 inline constexpr std::string_view kTrashQueuePrefix = "TRSH";
 inline constexpr std::string_view kTrashIndexPrefix = "TRSI";
+inline constexpr std::string_view kQuotaUsagePrefix = "QUSE";
 
 std::string InodeKey(InodeId id);
 std::string EntryKey(InodeId parent, std::string_view name);
@@ -39,6 +40,8 @@ std::string AllocKey(uint8_t shard);
 std::string GcKey(uint64_t enqueued_ms, InodeId id);
 std::string TrashQueueKey(uint64_t expires_ms, InodeId id);  // value empty
 std::string TrashIndexKey(InodeId id);                       // value TrashEntry
+std::string QuotaUsageKey(InodeId dir, uint8_t shard);       // value QuotaUsage
+std::string QuotaUsagePrefix(InodeId dir);
 
 // The inode id of an INOD key, the name of a DENT key (given its directory's prefix length).
 InodeId InodeIdOfKey(std::string_view key);
