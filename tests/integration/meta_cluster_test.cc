@@ -300,6 +300,14 @@ TEST_F(MetaCluster, AdminNamespaceCommands) {
   EXPECT_EQ(gl["layout"]["stripe_size"], 8);
   EXPECT_EQ(admin({"rm", "/a/b"}).first, 1);        // a directory needs -d or -r
   EXPECT_EQ(admin({"rm", "-d", "/a/b"}).first, 1);  // not empty
+  EXPECT_EQ(admin({"mkdir", "/quota"}).first, 0);
+  EXPECT_EQ(admin({"set-quota", "/quota", "--inodes", "1"}).first, 0);
+  ASSERT_TRUE(Create(addr, "/quota/one").ok());
+  EXPECT_EQ(Create(addr, "/quota/two").status().errno_value(), EDQUOT);
+  auto [gq_code, gq] = admin({"get-quota", "/quota"});
+  ASSERT_EQ(gq_code, 0);
+  EXPECT_EQ(gq["used_inodes"], "1");
+  EXPECT_EQ(gq["max_inodes"], "1");
   EXPECT_EQ(admin({"rm", "--trash", "/a/b/g"}).first, 0);
   auto [tl_code, tl] = admin({"trash-list"});
   ASSERT_EQ(tl_code, 0);
