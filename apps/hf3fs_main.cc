@@ -9,6 +9,7 @@
 #include "common/config.h"
 #include "common/version.h"
 #include "local/local_command.h"
+#include "meta/meta_server.h"
 #include "mgmtd/mgmtd_server.h"
 #include "storage/storage_server.h"
 
@@ -24,6 +25,7 @@ int main(int argc, char** argv) {
   app.footer("Run `hf3fs <command> --help` for a command's options. Server commands also take "
              "--config.<section>.<key>=<value> overrides.");
   hf3fs::mgmtd::AddMgmtdCommand(app, ctx);
+  hf3fs::meta::AddMetaCommand(app, ctx);
   hf3fs::storage::AddStorageCommand(app, ctx);
   hf3fs::admin::AddAdminCommands(app, ctx);
   hf3fs::bench::AddBenchCommands(app, ctx);

@@ -115,6 +115,7 @@ void AddAdminCommands(CLI::App& app, CliContext& ctx) {
   AddUserCommands(*admin, ctx);
   AddPlacementCommand(*admin, ctx);
   AddStorageCommands(*admin, ctx);
+  AddMetaCommands(*admin, ctx);
 }
 
 }  // namespace hf3fs::admin

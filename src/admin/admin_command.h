@@ -60,5 +60,6 @@ void AddConfigCommands(CLI::App& admin, CliContext& ctx);
 void AddUserCommands(CLI::App& admin, CliContext& ctx);
 void AddPlacementCommand(CLI::App& admin, CliContext& ctx);
 void AddStorageCommands(CLI::App& admin, CliContext& ctx);
+void AddMetaCommands(CLI::App& admin, CliContext& ctx);  // namespace commands (meta server)
 
 }  // namespace hf3fs::admin

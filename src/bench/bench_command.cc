@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "bench/kv_bench.h"
+#include "bench/meta_bench.h"
 #include "bench/rpc_bench.h"
 #include "bench/storage_bench.h"
 #include "common/units.h"
@@ -177,6 +178,7 @@ void AddBenchCommands(CLI::App& app, CliContext& ctx) {
   AddRpcServer(*bench, ctx);
   AddKvBench(*bench, ctx);
   AddStorageBench(*bench, ctx);
+  AddMetaBench(*bench, ctx);
 }
 
 }  // namespace hf3fs::bench

@@ -93,7 +93,29 @@
   X(kChannelBusy, 4104, true, EAGAIN, "update channel has a request in progress")               \
   X(kForwardFailed, 4105, true, EAGAIN, "could not forward the update to the successor")        \
   X(kNotPredecessor, 4106, true, EAGAIN, "sender is not the target's predecessor")              \
-  X(kStaleSequence, 4107, false, EINVAL, "sequence number older than the channel's last")
+  X(kStaleSequence, 4107, false, EINVAL, "sequence number older than the channel's last")       \
+  /* meta: 5000-5999; namespace errors use 5000-5099 */                                        \
+  X(kMetaNotFound, 5000, false, ENOENT, "no such file or directory")                           \
+  X(kMetaExists, 5001, false, EEXIST, "file exists")                                            \
+  X(kMetaNotDirectory, 5002, false, ENOTDIR, "not a directory")                                 \
+  X(kMetaIsDirectory, 5003, false, EISDIR, "is a directory")                                    \
+  X(kMetaNotEmpty, 5004, false, ENOTEMPTY, "directory not empty")                               \
+  X(kMetaNameTooLong, 5005, false, ENAMETOOLONG, "file name too long")                          \
+  X(kMetaTooManySymlinks, 5006, false, ELOOP, "too many levels of symbolic links")              \
+  X(kMetaAccessDenied, 5007, false, EACCES, "permission denied")                                \
+  X(kMetaNotPermitted, 5008, false, EPERM, "operation not permitted")                           \
+  X(kMetaInvalid, 5009, false, EINVAL, "invalid argument")                                      \
+  X(kMetaBusy, 5010, false, EBUSY, "device or resource busy")                                   \
+  X(kMetaTooManyLinks, 5011, false, EMLINK, "too many links")                                   \
+  X(kMetaNoXattr, 5012, false, ENODATA, "no such attribute")                                    \
+  X(kMetaXattrTooBig, 5013, false, E2BIG, "attribute value too large")                          \
+  X(kMetaXattrRange, 5014, false, ERANGE, "attribute name out of range")                        \
+  X(kMetaQuotaExceeded, 5015, false, EDQUOT, "disk quota exceeded")                             \
+  X(kMetaBadSession, 5016, false, EBADF, "no such write session")                               \
+  X(kMetaNotSupported, 5017, false, EOPNOTSUPP, "operation not supported")                      \
+  X(kMetaStaleInode, 5018, false, ESTALE, "inode no longer exists")                             \
+  X(kMetaNotInitialized, 5019, false, EIO, "namespace not initialized")                       \
+  X(kMetaCrossQuota, 5020, false, EXDEV, "move between different directory quotas")
 
 namespace hf3fs {
 

@@ -1,0 +1,141 @@
+// Garbage collection over every KV backend: the delay, open write sessions, files whose chunks
+// need a remover, and recursive removal of a whole tree.
+#include "meta/background/gc.h"
+
+#include "meta/background/prune.h"
+#include "meta/fsck.h"
+#include "meta/meta_test_util.h"
+#include "meta/store/meta_store.h"
+
+namespace hf3fs::meta::test {
+namespace {
+
+template <typename B>
+class GcTest : public MetaTest<B> {
+ protected:
+  GcStats Gc(std::chrono::nanoseconds delay = {}) {
+    GcOptions o;
+    o.delay = delay;
+    o.dir_batch = 3;
+    auto s = RunGcOnce(*this->ctx_, o);
+    HF3FS_CHECK_MSG(s.ok(), "gc: {}", s.status());
+    return *s;
+  }
+  void ExpectClean() {
+    auto report = Fsck(*this->engine_);
+    ASSERT_OK_META(report);
+    EXPECT_TRUE(report->clean()) << fmt::format("{}", fmt::join(report->problems, "\n"));
+  }
+};
+TYPED_TEST_SUITE(GcTest, Backends, BackendNames);
+
+TYPED_TEST(GcTest, DeletesAfterTheDelayOnly) {
+  auto f = this->Touch(this->root_, "/f");
+  ASSERT_OK_META(this->Remove(this->root_, "/f"));
+  auto s = this->Gc(std::chrono::seconds(10));
+  EXPECT_EQ(s.pending, 1u);
+  EXPECT_EQ(s.deleted, 0u);
+  this->now_ns_ += 11'000'000'000;
+  s = this->Gc(std::chrono::seconds(10));
+  EXPECT_EQ(s.deleted, 1u);
+  EXPECT_EQ(this->CountKeys(store::kGcPrefix), 0u);
+  EXPECT_EQ(this->CountKeys(store::kInodePrefix), 1u);  // only the root
+  this->ExpectClean();
+}
+
+TYPED_TEST(GcTest, OpenWriteSessionKeepsTheFile) {
+  auto c = this->Create(this->root_, "/f", O_CREAT | O_WRONLY);
+  ASSERT_OK_META(c);
+  ASSERT_OK_META(this->Remove(this->root_, "/f"));
+  EXPECT_EQ(this->Gc().skipped, 1u);
+  StatReq by_id;
+  *by_id.mutable_path() = P("", c->inode().id());
+  EXPECT_EQ(meta::Stat(*this->ctx_, by_id)->inode().nlink(), 0u);  // still readable by id
+  CloseReq close;
+  close.set_inode_id(c->inode().id());
+  close.set_session_id(c->session_id());
+  ASSERT_OK_META(meta::Close(*this->ctx_, close));
+  EXPECT_EQ(this->Gc().deleted, 1u);
+  EXPECT_ERRNO(meta::Stat(*this->ctx_, by_id), ENOENT);
+  this->ExpectClean();
+}
+
+TYPED_TEST(GcTest, FilesWithChunksWaitForAChunkRemover) {
+  auto c = this->Create(this->root_, "/f", O_CREAT | O_WRONLY);
+  CloseReq close;
+  close.set_inode_id(c->inode().id());
+  close.set_session_id(c->session_id());
+  close.set_has_length_hint(true);
+  close.set_length_hint(100);
+  ASSERT_OK_META(meta::Close(*this->ctx_, close));
+  ASSERT_OK_META(this->Remove(this->root_, "/f"));
+  EXPECT_EQ(this->Gc().skipped, 1u);  // no remover configured: never forget chunks
+  EXPECT_EQ(this->CountKeys(store::kGcPrefix), 1u);
+  this->ExpectClean();
+}
+
+TYPED_TEST(GcTest, RecursiveRemoveOfATree) {
+  ASSERT_OK_META(this->Mkdir(this->root_, "/t/a/b", 0755, true));
+  for (int i = 0; i < 7; ++i) {
+    ASSERT_OK_META(this->Touch(this->root_, fmt::format("/t/a/f{}", i)));
+    ASSERT_OK_META(this->Touch(this->root_, fmt::format("/t/a/b/g{}", i)));
+  }
+  ASSERT_OK_META(this->Touch(this->root_, "/keep"));
+  ASSERT_OK_META(this->Link(this->root_, "/t/a/f0", "/keep2"));  // survives: one link left
+  ASSERT_OK_META(this->Xattr(this->root_, "/t/a", "user.x", "1"));
+  ASSERT_OK_META(this->Remove(this->root_, "/t", REMOVE_RECURSIVE));
+  this->ExpectClean();
+  for (int pass = 0; pass < 10 && this->CountKeys(store::kGcPrefix) > 0; ++pass) this->Gc();
+  EXPECT_EQ(this->CountKeys(store::kGcPrefix), 0u);
+  EXPECT_EQ(this->CountKeys(store::kInodePrefix), 3u);  // root, keep, keep2's file
+  EXPECT_EQ(this->CountKeys(store::kEntryPrefix), 2u);
+  EXPECT_EQ(this->CountKeys(store::kXattrPrefix), 0u);
+  EXPECT_EQ(this->Stat(this->root_, "/keep2")->nlink(), 1u);
+  this->ExpectClean();
+  EXPECT_EQ(*GcQueueLength(*this->ctx_), 0u);
+}
+
+}  // namespace
+}  // namespace hf3fs::meta::test
+
+namespace hf3fs::meta::test {
+namespace {
+
+TYPED_TEST(GcTest, SessionsOfDeadClientsArePruned) {
+  OpenReq o;
+  *o.mutable_user() = this->root_;
+  *o.mutable_path() = P("/f");
+  ASSERT_OK_META(this->Touch(this->root_, "/f"));
+  o.set_flags(O_WRONLY);
+  o.set_client_id(1);
+  ASSERT_OK_META(meta::Open(*this->ctx_, o));
+  o.set_client_id(2);
+  ASSERT_OK_META(meta::Open(*this->ctx_, o));
+  ASSERT_OK_META(this->Remove(this->root_, "/f"));
+  EXPECT_EQ(this->Gc().skipped, 1u);
+  // Client 1 is alive, client 2 is not; a session opened after the list was taken is kept.
+  EXPECT_EQ(*PruneWriteSessions(*this->ctx_, {1}, this->now_ns_ - 1, 1), 0u);
+  EXPECT_EQ(*PruneWriteSessions(*this->ctx_, {1}, this->now_ns_ + 1, 1), 1u);
+  EXPECT_EQ(this->CountKeys(store::kSessionPrefix), 1u);
+  EXPECT_EQ(this->Gc().skipped, 1u);
+  EXPECT_EQ(*PruneWriteSessions(*this->ctx_, {}, this->now_ns_ + 1), 1u);
+  EXPECT_EQ(this->Gc().deleted, 1u);
+  this->ExpectClean();
+}
+
+TYPED_TEST(GcTest, OldIdempotencyRecordsArePruned) {
+  RequestIds ids;
+  ids.set_client_id(9);
+  for (int i = 0; i < 5; ++i) {
+    ids.set_request_id(i);
+    ASSERT_OK_META(this->Mkdir(this->root_, fmt::format("/d{}", i)));
+    ASSERT_OK_META(this->Remove(this->root_, fmt::format("/d{}", i), REMOVE_RMDIR, ids));
+  }
+  EXPECT_EQ(this->CountKeys(store::kIdempotencyPrefix), 5u);
+  EXPECT_EQ(*PruneIdempotencyRecords(*this->ctx_, this->now_ns_, 2), 0u);
+  EXPECT_EQ(*PruneIdempotencyRecords(*this->ctx_, this->now_ns_ + 1, 2), 5u);
+  EXPECT_EQ(this->CountKeys(store::kIdempotencyPrefix), 0u);
+}
+
+}  // namespace
+}  // namespace hf3fs::meta::test

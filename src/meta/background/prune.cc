@@ -1,0 +1,61 @@
+#include "meta/background/prune.h"
+
+#include "meta/store/meta_store.h"
+
+namespace hf3fs::meta {
+
+namespace {
+
+// Walks every key with `prefix` in batches; `drop(kv)` says whether to clear a record. Each batch
+// re-reads its keys with read conflicts, so a record changed meanwhile is judged again.
+template <typename M, typename Drop>
+Result<uint32_t> Prune(OpContext& ctx, std::string_view prefix, uint32_t batch, Drop drop) {
+  uint32_t removed = 0;
+  std::string begin(prefix);
+  auto end = kv::PrefixEnd(prefix);
+  while (true) {
+    struct Step {
+      uint32_t removed = 0;
+      std::string next;
+      bool more = false;
+    };
+    HF3FS_TRY_ASSIGN(
+        auto step,
+        kv::RunTransaction(ctx.engine, ctx.retry, [&](kv::Transaction& txn) -> Result<Step> {
+          HF3FS_TRY_ASSIGN(auto r, txn.GetRange(begin, end, batch));
+          Step s;
+          for (const auto& kv : r.kvs) {
+            M m;
+            if (!m.ParseFromString(kv.value)) return Status(StatusCode::kDataCorruption, "record");
+            if (!drop(m)) continue;
+            HF3FS_TRY(txn.Clear(kv.key));
+            ++s.removed;
+          }
+          s.more = r.has_more;
+          if (!r.kvs.empty()) s.next = kv::KeyAfter(r.kvs.back().key);
+          return s;
+        }));
+    removed += step.removed;
+    if (!step.more) return removed;
+    begin = std::move(step.next);
+  }
+}
+
+}  // namespace
+
+Result<uint32_t> PruneWriteSessions(OpContext& ctx, const std::set<uint64_t>& live_clients,
+                                    int64_t opened_before_ns, uint32_t batch) {
+  return Prune<WriteSession>(ctx, store::kSessionPrefix, batch, [&](const WriteSession& s) {
+    return s.client_id() != 0 && !live_clients.count(s.client_id()) &&
+           s.opened_ns() < opened_before_ns;
+  });
+}
+
+Result<uint32_t> PruneIdempotencyRecords(OpContext& ctx, int64_t created_before_ns,
+                                         uint32_t batch) {
+  return Prune<IdempotencyRecord>(
+      ctx, store::kIdempotencyPrefix, batch,
+      [&](const IdempotencyRecord& r) { return r.created_ns() < created_before_ns; });
+}
+
+}  // namespace hf3fs::meta

@@ -1,0 +1,24 @@
+// Pruning of records that outlive their purpose:
+//   - write sessions of clients that are no longer alive (no mgmtd client session), so that a
+//     crashed writer does not keep its removed files from garbage collection forever;
+//   - idempotency records older than the longest time a client keeps retrying a request.
+// Each runs in batches of `batch` keys per transaction and returns how many records it removed.
+#pragma once
+
+#include <cstdint>
+#include <set>
+
+#include "meta/ops/ops.h"
+
+namespace hf3fs::meta {
+
+// Removes write sessions whose client id is nonzero and not in `live_clients`, and that were
+// opened before `opened_before_ns` (a session opened after the live list was taken is kept).
+Result<uint32_t> PruneWriteSessions(OpContext& ctx, const std::set<uint64_t>& live_clients,
+                                    int64_t opened_before_ns, uint32_t batch = 256);
+
+// Removes idempotency records created before `created_before_ns`.
+Result<uint32_t> PruneIdempotencyRecords(OpContext& ctx, int64_t created_before_ns,
+                                         uint32_t batch = 256);
+
+}  // namespace hf3fs::meta

@@ -1,0 +1,164 @@
+#include "meta/meta_server.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <future>
+
+#include "common/logging.h"
+#include "meta/background/gc.h"
+#include "meta/background/prune.h"
+#include "meta/background/trash_cleaner.h"
+
+namespace hf3fs::meta {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+
+Layout RootLayout(const MetaSection& s) {
+  Layout l;
+  if (s.root_chain_table.Get() == 0) return l;
+  l.set_chain_table_id(s.root_chain_table.Get());
+  l.set_chunk_size(s.root_chunk_size.Get());
+  l.set_stripe_size(s.root_stripe.Get());
+  return l;
+}
+
+MetaLimits Limits(const MetaSection& s) {
+  MetaLimits l;
+  l.trash_expiry = std::chrono::duration_cast<std::chrono::nanoseconds>(s.trash_expiry.Get());
+  return l;
+}
+}  // namespace
+
+MetaServer::MetaServer(MetaConfig& config, net::ServerRuntime& runtime,
+                       std::unique_ptr<kv::Engine> engine)
+    : config_(config),
+      runtime_(runtime),
+      engine_(std::move(engine)),
+      inodes_(*engine_, config.kv.retry.ToOptions()),
+      ctx_{*engine_,         config.kv.retry.ToOptions(), inodes_,
+           chains_,          Limits(config.meta),         &WallClockNs,
+           &RandomSessionId, RootLayout(config.meta)},
+      pool_(config.meta.offload_threads.Get()),
+      service_(ctx_, pool_) {
+  service_.Register(runtime_.registry());
+}
+
+MetaServer::~MetaServer() { Stop(); }
+
+Status MetaServer::Start() {
+  HF3FS_TRY(InitNamespace(ctx_));
+  if (!config_.meta.mgmtd.Get().empty() && config_.meta.node_id.Get() != 0) {
+    HF3FS_TRY(StartHeartbeats());
+  }
+  loop_ = std::thread([this] { Loop(); });
+  HF3FS_LOG_INFO("meta.started address={} kv={}", runtime_.rpc_address().ToString(),
+                 engine_->backend());
+  return Status::Ok();
+}
+
+Status MetaServer::StartHeartbeats() {
+  std::vector<net::Address> mgmtds;
+  for (const auto& a : config_.meta.mgmtd.Get()) {
+    auto addr = net::Address::Parse(a);
+    if (!addr.ok()) return addr.status().WithContext("meta.mgmtd");
+    mgmtds.push_back(*addr);
+  }
+  rpc_ = std::make_unique<net::RpcClient>(runtime_.pool(), config_.rpc, config_.meta.node_id.Get());
+  mgmtd_ = std::make_unique<client::MgmtdClient>(*rpc_, std::move(mgmtds));
+  client::HeartbeatIdentity id;
+  id.node_id = config_.meta.node_id.Get();
+  id.type = mgmtd::NODE_META;
+  id.cluster_id = config_.meta.cluster_id.Get();
+  id.address = config_.meta.advertise_address.Get().empty() ? runtime_.rpc_address().ToString()
+                                                            : config_.meta.advertise_address.Get();
+  id.http_address = runtime_.http_address().ToString();
+  heartbeater_ = std::make_unique<client::Heartbeater>(
+      *mgmtd_, runtime_.pool().Get(0), id, &config_, config_.meta.heartbeat_interval.Get());
+  heartbeater_->Start();
+  return Status::Ok();
+}
+
+void MetaServer::Loop() {
+  auto next_idem = Clock::now() + std::chrono::minutes(1);
+  auto next_sessions = Clock::now() + config_.meta.session_prune_interval.Get();
+  std::unique_lock lock(mu_);
+  while (!stopped_) {
+    lock.unlock();
+    GcOptions gc;
+    gc.delay = config_.meta.gc_delay.Get();
+    auto r = RunGcOnce(ctx_, gc);
+    if (!r.ok()) HF3FS_LOG_WARN("meta.gc_failed error=\"{}\"", r.status());
+    auto t = CleanTrash(ctx_);
+    if (!t.ok()) HF3FS_LOG_WARN("meta.trash_clean_failed error=\"{}\"", t.status());
+    auto now = Clock::now();
+    if (now >= next_idem) {
+      auto ttl =
+          std::chrono::duration_cast<std::chrono::nanoseconds>(config_.meta.idempotency_ttl.Get());
+      auto p = PruneIdempotencyRecords(ctx_, ctx_.now_ns() - ttl.count());
+      if (!p.ok()) HF3FS_LOG_WARN("meta.idempotency_prune_failed error=\"{}\"", p.status());
+      next_idem = now + std::chrono::minutes(1);
+    }
+    if (mgmtd_ && now >= next_sessions) {
+      PruneSessions();
+      next_sessions = now + config_.meta.session_prune_interval.Get();
+    }
+    lock.lock();
+    cv_.wait_for(lock, config_.meta.gc_interval.Get(), [this] { return stopped_; });
+  }
+}
+
+void MetaServer::PruneSessions() {
+  int64_t taken_ns = ctx_.now_ns();
+  std::promise<Result<mgmtd::ListClientSessionsRsp>> promise;
+  auto fut = promise.get_future();
+  boost::asio::co_spawn(
+      runtime_.pool().Get(0),
+      [this, &promise]() -> net::awaitable<void> {
+        promise.set_value(co_await mgmtd_->Call<mgmtd::ListClientSessionsRsp>(
+            mgmtd::MGMTD_LIST_CLIENT_SESSIONS, mgmtd::ListClientSessionsReq()));
+      },
+      boost::asio::detached);
+  auto sessions = fut.get();
+  if (!sessions.ok()) {
+    HF3FS_LOG_WARN("meta.list_client_sessions_failed error=\"{}\"", sessions.status());
+    return;  // without a complete list of live clients nothing may be pruned
+  }
+  std::set<uint64_t> live;
+  for (const auto& s : sessions->sessions()) live.insert(s.client_id());
+  auto n = PruneWriteSessions(ctx_, live, taken_ns);
+  if (!n.ok()) HF3FS_LOG_WARN("meta.session_prune_failed error=\"{}\"", n.status());
+  if (n.ok() && *n > 0) HF3FS_LOG_INFO("meta.sessions_pruned count={}", *n);
+}
+
+void MetaServer::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopped_) return;
+    stopped_ = true;
+  }
+  cv_.notify_all();
+  if (loop_.joinable()) loop_.join();
+  if (heartbeater_) heartbeater_->Stop();
+  pool_.Stop();
+}
+
+void AddMetaCommand(CLI::App& app, CliContext& ctx) {
+  net::ServerCommand command;
+  command.name = "meta";
+  command.description =
+      "run a metadata server: the POSIX namespace over the KV store (stateless; several may "
+      "share one PostgreSQL store)";
+  command.make_config = [] { return std::make_unique<MetaConfig>(); };
+  command.setup = [](net::ServerRuntime& rt,
+                     net::ServerConfigBase& base) -> Result<std::unique_ptr<net::ServerRole>> {
+    auto& cfg = static_cast<MetaConfig&>(base);
+    auto engine = kv::OpenEngine(cfg.kv);
+    if (!engine.ok()) return engine.status().WithContext("open the KV store ([kv] section)");
+    return std::unique_ptr<net::ServerRole>(
+        std::make_unique<MetaServer>(cfg, rt, std::move(*engine)));
+  };
+  net::AddServerCommand(app, ctx, std::move(command));
+}
+
+}  // namespace hf3fs::meta

@@ -1,0 +1,27 @@
+// Administration ops: fsck of the whole namespace and the GC queue length (for `hf3fs admin fsck`
+// and `hf3fs admin gc-status`).
+#include "meta/background/gc.h"
+#include "meta/fsck.h"
+#include "meta/ops/ops.h"
+
+namespace hf3fs::meta {
+
+Result<FsckRsp> FsckOp(OpContext& ctx, const FsckReq&) {
+  HF3FS_TRY_ASSIGN(auto report, Fsck(ctx.engine));
+  FsckRsp rsp;
+  rsp.set_inodes(report.inodes);
+  rsp.set_entries(report.entries);
+  rsp.set_gc_entries(report.gc_entries);
+  rsp.set_sessions(report.sessions);
+  for (auto& p : report.problems) rsp.add_problems(std::move(p));
+  return rsp;
+}
+
+Result<GcStatusRsp> GcStatus(OpContext& ctx, const GcStatusReq&) {
+  HF3FS_TRY_ASSIGN(uint64_t n, GcQueueLength(ctx));
+  GcStatusRsp rsp;
+  rsp.set_queued(n);
+  return rsp;
+}
+
+}  // namespace hf3fs::meta

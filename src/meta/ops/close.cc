@@ -1,0 +1,55 @@
+// close and sync: persist the writer's length hint and times; close also ends the write session.
+// A length hint only raises the length, and only when it was made under the file's current
+// truncate version (a hint from before a truncate is stale).
+#include "meta/ops/common.h"
+#include "meta/quota.h"
+
+namespace hf3fs::meta {
+
+namespace {
+
+Result<CloseRsp> Finish(OpContext& ctx, const CloseReq& req, bool end_session) {
+  return kv::RunTransaction(ctx.engine, ctx.retry, [&](kv::Transaction& txn) -> Result<CloseRsp> {
+    InodeId id(req.inode_id());
+    HF3FS_TRY_ASSIGN(auto inode, store::GetInode(txn, id));
+    if (!inode) return MakeStatus(StatusCode::kMetaStaleInode, "inode {} is gone", id.value());
+    if (req.session_id() != 0) {
+      auto key = store::SessionKey(id, req.session_id());
+      HF3FS_TRY_ASSIGN(auto s, txn.Get(key));
+      if (!s) {
+        return MakeStatus(StatusCode::kMetaBadSession, "no write session {} on inode {}",
+                          req.session_id(), id.value());
+      }
+      if (end_session) HF3FS_TRY(txn.Clear(key));
+    }
+    bool changed = false;
+    if (req.has_length_hint() && req.truncate_version() == inode->truncate_version() &&
+        req.length_hint() > inode->length()) {
+      // Written data is accounted, never refused: it is already on the storage nodes.
+      HF3FS_TRY(quota::Charge(txn, inode->quota_dirs(),
+                              static_cast<int64_t>(req.length_hint() - inode->length()), 0, false));
+      inode->set_length(req.length_hint());
+      changed = true;
+    }
+    if (req.mtime_ns() != 0) {
+      inode->set_mtime_ns(req.mtime_ns());
+      inode->set_ctime_ns(std::max(inode->ctime_ns(), req.mtime_ns()));
+      changed = true;
+    }
+    if (req.atime_ns() != 0) {
+      inode->set_atime_ns(req.atime_ns());
+      changed = true;
+    }
+    if (changed) HF3FS_TRY(store::PutInode(txn, *inode));
+    CloseRsp rsp;
+    *rsp.mutable_inode() = std::move(*inode);
+    return rsp;
+  });
+}
+
+}  // namespace
+
+Result<CloseRsp> Close(OpContext& ctx, const CloseReq& req) { return Finish(ctx, req, true); }
+Result<CloseRsp> Sync(OpContext& ctx, const CloseReq& req) { return Finish(ctx, req, false); }
+
+}  // namespace hf3fs::meta

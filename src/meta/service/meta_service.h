@@ -1,0 +1,26 @@
+// The meta RPC service: each method runs its op (ops/ops.h) on the offload pool, so KV
+// transactions never block an io thread.
+#pragma once
+
+#include "meta/ops/ops.h"
+#include "net/offload_pool.h"
+#include "net/service.h"
+
+namespace hf3fs::meta {
+
+class MetaService {
+ public:
+  // `ctx` and `pool` must outlive the registry the service is registered on.
+  MetaService(OpContext& ctx, net::OffloadPool& pool) : ctx_(ctx), pool_(pool) {}
+  void Register(net::ServiceRegistry& registry);
+
+ private:
+  template <typename Req, typename Rsp>
+  void Add(net::ServiceRegistry& r, uint32_t method, std::string name,
+           Result<Rsp> (*op)(OpContext&, const Req&));
+
+  OpContext& ctx_;
+  net::OffloadPool& pool_;
+};
+
+}  // namespace hf3fs::meta
