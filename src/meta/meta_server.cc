@@ -5,6 +5,7 @@
 #include <future>
 
 #include "common/logging.h"
+#include "common/metrics.h"
 #include "meta/background/gc.h"
 #include "meta/background/prune.h"
 #include "meta/background/trash_cleaner.h"
@@ -80,6 +81,11 @@ Status MetaServer::StartHeartbeats() {
 }
 
 void MetaServer::Loop() {
+  auto& reg = metrics::Registry::Global();
+  auto* gc_deleted =
+      reg.GetCounter("hf3fs_meta_gc_deleted_total", "inodes deleted by the garbage collector");
+  auto* trash_expired =
+      reg.GetCounter("hf3fs_meta_trash_expired_total", "trash entries removed after their expiry");
   auto next_idem = Clock::now() + std::chrono::minutes(1);
   auto next_sessions = Clock::now() + config_.meta.session_prune_interval.Get();
   std::unique_lock lock(mu_);
@@ -89,8 +95,10 @@ void MetaServer::Loop() {
     gc.delay = config_.meta.gc_delay.Get();
     auto r = RunGcOnce(ctx_, gc);
     if (!r.ok()) HF3FS_LOG_WARN("meta.gc_failed error=\"{}\"", r.status());
+    if (r.ok()) gc_deleted->Inc(r->deleted);
     auto t = CleanTrash(ctx_);
     if (!t.ok()) HF3FS_LOG_WARN("meta.trash_clean_failed error=\"{}\"", t.status());
+    if (t.ok()) trash_expired->Inc(*t);
     auto now = Clock::now();
     if (now >= next_idem) {
       auto ttl =

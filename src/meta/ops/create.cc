@@ -57,6 +57,9 @@ Result<CreateRsp> Create(OpContext& ctx, const CreateReq& req) {
           return MakeStatus(StatusCode::kMetaIsDirectory, "'{}' is a directory", p.name);
         }
         HF3FS_TRY_ASSIGN(auto inode, r.Target(p, !(req.flags() & O_NOFOLLOW)));
+        if (inode.type() == INODE_DIRECTORY) {  // Linux: O_CREAT on a directory, whatever the mode
+          return MakeStatus(StatusCode::kMetaIsDirectory, "'{}' is a directory", p.name);
+        }
         HF3FS_TRY_ASSIGN(auto opened, OpenInode(ctx, txn, req.user(), std::move(inode), req.flags(),
                                                 req.ids().client_id()));
         CreateRsp rsp;
