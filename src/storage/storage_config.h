@@ -82,8 +82,9 @@ struct StorageSection : config::Section {
                                        {.max = 1024, .hot = true}};
   config::Item<uint32_t> max_channels{this,
                                       "max_channels",
-                                      1u << 20,
-                                      "update channels remembered for exactly-once retries",
+                                      1u << 18,
+                                      "update channels remembered for exactly-once retries "
+                                      "(about 200 bytes each)",
                                       {.min = 16}};
   config::Item<uint32_t> max_read_batch{this,
                                         "max_read_batch",
