@@ -15,6 +15,8 @@ if [[ "${SKIP_DEPS:-0}" != 1 ]]; then
 fi
 export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache}
 export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-5G}
+# Paths relative to the checkout, so a fresh clone in another folder reuses the cache.
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$root}
 
 echo "== build (release)"
 cmake --preset release >/dev/null
