@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <sstream>
 #include <thread>
 
@@ -25,19 +26,22 @@ using nlohmann::json;
 using namespace std::chrono_literals;
 
 int FreeLoopbackPort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof addr;
-  int port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
+  // Below the kernel's ephemeral range (32768+ on Linux), so an outgoing connection of another
+  // process cannot take the port between this check and the server's bind; random, so clusters
+  // started at the same moment (parallel tests) rarely pick the same one.
+  static thread_local std::mt19937 rng(std::random_device{}() ^ getpid());
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    int port = 20000 + static_cast<int>(rng() % 12000);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(port);
+    bool ok = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    close(fd);
+    if (ok) return port;
   }
-  close(fd);
-  return port;
+  return 0;
 }
 
 // ---- Child ----
@@ -426,11 +430,21 @@ Status LocalCluster::Up(Duration timeout) {
 }
 
 Status LocalCluster::WaitHealthy(Duration timeout) {
+  auto exited = [&]() -> Status {
+    for (uint32_t i = 0; i < storage_.size(); ++i) {
+      if (storage_[i] && !storage_[i]->Running()) {
+        return MakeStatus(StatusCode::kUnavailable, "storage{} exited; see {}", i,
+                          log_path("storage" + std::to_string(i)));
+      }
+    }
+    return Status::Ok();
+  };
   // Healthy: every target of every chain is SERVING and its node reports it UPTODATE (a freshly
   // uploaded chain is SERVING before any storage node has reported).
   auto end = std::chrono::steady_clock::now() + timeout;
   std::string last;
   while (std::chrono::steady_clock::now() < end) {
+    HF3FS_TRY(exited());
     auto r = Admin({"list-targets", "--json"}, 10s);
     auto j = json::parse(r.out, nullptr, false);
     if (r.exit_code == 0 && !j.is_discarded() && j.contains("targets")) {

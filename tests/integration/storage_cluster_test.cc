@@ -104,7 +104,7 @@ class StorageCluster : public ::testing::Test {
   }
 
   void TearDown() override {
-    routing_->Stop();
+    if (routing_) routing_->Stop();
     storage_.reset();
     routing_.reset();
     mgmtd_.reset();
