@@ -52,6 +52,28 @@ Result<uint64_t> ParseSize(std::string_view text) {
   }
   for (const auto& u : kUnits) {
     if (u.suffix == suffix) {
+      // Whole numbers are parsed exactly: a double loses integers above 2^53.
+      std::string_view digits = text;
+      while (!digits.empty() && std::isspace(static_cast<unsigned char>(digits.front()))) {
+        digits.remove_prefix(1);
+      }
+      size_t n = 0;
+      while (n < digits.size() &&
+             (std::isdigit(static_cast<unsigned char>(digits[n])) || digits[n] == '.')) {
+        ++n;
+      }
+      digits = digits.substr(0, n);
+      if (digits.find('.') != std::string_view::npos) digits = {};
+      uint64_t whole = 0;
+      auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), whole);
+      if (!digits.empty() && ec == std::errc() && ptr == digits.data() + digits.size() &&
+          u.factor == std::floor(u.factor)) {
+        uint64_t factor = static_cast<uint64_t>(u.factor);
+        if (whole > UINT64_MAX / factor) {
+          return MakeStatus(StatusCode::kOutOfRange, "size '{}' is too large", text);
+        }
+        return whole * factor;
+      }
       double bytes = number * u.factor;
       if (bytes >= 1.8e19) {
         return MakeStatus(StatusCode::kOutOfRange, "size '{}' is too large", text);

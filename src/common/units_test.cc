@@ -19,6 +19,16 @@ TEST(Units, ParsesSizes) {
   EXPECT_EQ(ParseSize("99999999999TiB").status().code(), StatusCode::kOutOfRange);
 }
 
+TEST(Units, ParsesLargeWholeSizesExactly) {
+  // Above 2^53 a double cannot hold every integer; sizes must still round-trip exactly.
+  EXPECT_EQ(*ParseSize("555555555555555525"), 555555555555555525ull);
+  EXPECT_EQ(*ParseSize(FormatSize(555555555555555525ull)), 555555555555555525ull);
+  EXPECT_EQ(*ParseSize("1.5MiB"), 1572864u);
+  EXPECT_EQ(*ParseSize(" 64 KiB"), 65536u);
+  EXPECT_EQ(ParseSize("18446744073709551615").value(), UINT64_MAX);
+  EXPECT_EQ(ParseSize("17179869184GiB").status().code(), StatusCode::kOutOfRange);
+}
+
 TEST(Units, FormatsSizesRoundTrip) {
   for (uint64_t v : {0ull, 1ull, 1000ull, 4096ull, 1ull << 20, 3ull << 30, 5ull << 40}) {
     EXPECT_EQ(*ParseSize(FormatSize(v)), v) << FormatSize(v);
