@@ -8,6 +8,7 @@
 #include "common/cli.h"
 #include "common/config.h"
 #include "common/version.h"
+#include "fuse/mount_command.h"
 #include "local/local_command.h"
 #include "meta/meta_server.h"
 #include "mgmtd/mgmtd_server.h"
@@ -27,6 +28,7 @@ int main(int argc, char** argv) {
   hf3fs::mgmtd::AddMgmtdCommand(app, ctx);
   hf3fs::meta::AddMetaCommand(app, ctx);
   hf3fs::storage::AddStorageCommand(app, ctx);
+  hf3fs::fuse::AddMountCommand(app, ctx);
   hf3fs::admin::AddAdminCommands(app, ctx);
   hf3fs::bench::AddBenchCommands(app, ctx);
   hf3fs::local::AddLocalCommands(app, ctx);

@@ -1,10 +1,14 @@
 #include "local/local_cluster.h"
 
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -71,6 +75,10 @@ Status Child::Start() {
     return MakeStatus(StatusCode::kIoError, "fork: {}", strerror(errno));
   }
   if (pid == 0) {
+    // Credentials first: changing them clears the parent-death signal.
+    if (run_as_ && (setgroups(0, nullptr) != 0 || setgid(gid_) != 0 || setuid(uid_) != 0)) {
+      _exit(126);
+    }
     if (die_with_parent_) {
       prctl(PR_SET_PDEATHSIG, SIGKILL);
       if (getppid() != parent) _exit(1);
@@ -146,8 +154,20 @@ Result<std::unique_ptr<LocalCluster>> LocalCluster::Open(LocalClusterOptions opt
     for (uint32_t i = 0; i < c->options_.storage_nodes * 2; ++i) {
       c->storage_ports_.push_back(FreeLoopbackPort());
     }
-    HF3FS_TRY(c->Save());
   }
+  if (c->meta_port_ == 0) {  // new, or created before meta was part of local clusters
+    c->meta_port_ = FreeLoopbackPort();
+    c->meta_http_port_ = FreeLoopbackPort();
+    c->pg_port_ = FreeLoopbackPort();
+  }
+  if (c->options_.meta_store != "rocksdb" && c->options_.meta_store != "postgres") {
+    return MakeStatus(StatusCode::kInvalidArgument, "meta store must be rocksdb or postgres, not {}",
+                      c->options_.meta_store);
+  }
+  if (!c->options_.mount.empty()) {
+    c->options_.mount = fs::absolute(c->options_.mount).string();
+  }
+  HF3FS_TRY(c->Save());
   c->storage_.resize(c->options_.storage_nodes);
   return c;
 }
@@ -168,6 +188,15 @@ Status LocalCluster::Load() {
   options_.targets_per_disk = j["targets_per_disk"];
   options_.first_storage_node_id = j["first_storage_node_id"];
   bootstrapped_ = j.value("bootstrapped", false);
+  meta_port_ = j.value("meta_port", 0);
+  meta_http_port_ = j.value("meta_http_port", 0);
+  pg_port_ = j.value("postgres_port", 0);
+  meta_registered_ = j.value("meta_registered", false);
+  if (j.contains("meta_store")) options_.meta_store = j["meta_store"];
+  options_.meta_node_id = j.value("meta_node_id", options_.meta_node_id);
+  options_.chunk_size = j.value("chunk_size", options_.chunk_size);
+  // The mount point: the one given now, else the last one used.
+  if (options_.mount.empty()) options_.mount = j.value("mount", "");
   return Status::Ok();
 }
 
@@ -179,7 +208,15 @@ Status LocalCluster::Save() const {
             {"disks_per_node", options_.disks_per_node},
             {"targets_per_disk", options_.targets_per_disk},
             {"first_storage_node_id", options_.first_storage_node_id},
-            {"bootstrapped", bootstrapped_}};
+            {"bootstrapped", bootstrapped_},
+            {"meta_port", meta_port_},
+            {"meta_http_port", meta_http_port_},
+            {"postgres_port", pg_port_},
+            {"meta_registered", meta_registered_},
+            {"meta_store", options_.meta_store},
+            {"meta_node_id", options_.meta_node_id},
+            {"chunk_size", options_.chunk_size},
+            {"mount", options_.mount}};
   auto path = fs::path(options_.dir) / "cluster.json";
   std::ofstream out(path.string() + ".tmp");
   out << j.dump(2) << "\n";
@@ -193,6 +230,22 @@ Status LocalCluster::Save() const {
 
 std::string LocalCluster::mgmtd_address() const {
   return "127.0.0.1:" + std::to_string(mgmtd_port_);
+}
+
+std::string LocalCluster::meta_address() const { return "127.0.0.1:" + std::to_string(meta_port_); }
+
+std::string LocalCluster::postgres_conninfo() const {
+  return fmt::format("host={} port={} user=hf3fs dbname=postgres",
+                     (fs::path(options_.dir) / "postgres").string(), pg_port_);
+}
+
+bool LocalCluster::IsMounted(const std::string& path) {
+  std::ifstream in("/proc/self/mounts");
+  std::string dev, mnt, type, rest;
+  while (in >> dev >> mnt >> type && std::getline(in, rest)) {
+    if (mnt == path && type.rfind("fuse", 0) == 0) return true;
+  }
+  return false;
 }
 
 std::string LocalCluster::storage_address(uint32_t i) const {
@@ -298,12 +351,24 @@ bool LocalCluster::StorageRunning(uint32_t i) {
 
 void LocalCluster::Detach() {
   if (mgmtd_) mgmtd_->Detach();
+  if (meta_) meta_->Detach();
+  if (mount_) mount_->Detach();
+  if (postgres_) postgres_->Detach();
   for (auto& c : storage_) {
     if (c) c->Detach();
   }
 }
 
 void LocalCluster::StopAll() {
+  StopMount();
+  StopMeta();
+  if (postgres_ && postgres_->Running()) {
+    postgres_->Signal(SIGINT);  // fast shutdown: checkpoint and exit
+    if (postgres_->Wait(30s) == -1) {
+      postgres_->Signal(SIGKILL);
+      postgres_->Wait(5s);
+    }
+  }
   for (uint32_t i = 0; i < storage_.size(); ++i) {
     if (StorageRunning(i)) StopStorage(i);
   }
@@ -331,7 +396,9 @@ pid_t LocalCluster::LivePid(const std::string& name) const {
   // A reused pid belongs to another program: require our binary's command line naming this dir.
   std::ifstream cmd("/proc/" + std::to_string(pid) + "/cmdline");
   std::string cmdline((std::istreambuf_iterator<char>(cmd)), std::istreambuf_iterator<char>());
-  if (cmdline.find(options_.dir) == std::string::npos) return 0;
+  // (The mount's command line names its mount point, which may lie outside the directory.)
+  const std::string& needle = name == "mount" ? options_.mount : options_.dir;
+  if (needle.empty() || cmdline.find(needle) == std::string::npos) return 0;
   std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
   std::string st;
   std::getline(stat, st);
@@ -353,6 +420,21 @@ std::vector<LocalCluster::ProcessInfo> LocalCluster::Processes() const {
     p.running = p.pid != 0;
     out.push_back(p);
   }
+  if (options_.meta_store == "postgres" && options_.meta) {
+    ProcessInfo p{"postgres", "postgres", LivePid("postgres"), {pg_port_}, false};
+    p.running = p.pid != 0;
+    out.push_back(p);
+  }
+  if (options_.meta) {
+    ProcessInfo p{"meta", "meta", LivePid("meta"), {meta_port_, meta_http_port_}, false};
+    p.running = p.pid != 0;
+    out.push_back(p);
+  }
+  if (!options_.mount.empty()) {
+    ProcessInfo p{"mount", "mount", LivePid("mount"), {}, false};
+    p.running = p.pid != 0;
+    out.push_back(p);
+  }
   return out;
 }
 
@@ -370,6 +452,9 @@ void LocalCluster::Down(Duration timeout) {
     }
     if (LivePid(p.name) != 0) kill(p.pid, SIGKILL);
   }
+  // A mount whose daemon was killed stays behind as a dead mount point ("transport endpoint is
+  // not connected"): detach it.
+  if (!options_.mount.empty() && IsMounted(options_.mount)) umount2(options_.mount.c_str(), MNT_DETACH);
 }
 
 LocalCluster::AdminResult LocalCluster::Admin(std::vector<std::string> args, Duration timeout) {
@@ -422,11 +507,218 @@ Status LocalCluster::Bootstrap() {
   return Save();
 }
 
+Status LocalCluster::RegisterMeta() {
+  if (meta_registered_) return Status::Ok();
+  auto r = Admin({"register-node", std::to_string(options_.meta_node_id), "meta"});
+  if (r.exit_code != 0 && r.out.find("already") == std::string::npos) {
+    return MakeStatus(StatusCode::kInternal, "`hf3fs admin register-node {} meta` failed ({}): {}",
+                      options_.meta_node_id, r.exit_code, r.out);
+  }
+  meta_registered_ = true;
+  return Save();
+}
+
 Status LocalCluster::Up(Duration timeout) {
   HF3FS_TRY(StartMgmtd());
   if (!bootstrapped_) HF3FS_TRY(Bootstrap());
   for (uint32_t i = 0; i < options_.storage_nodes; ++i) HF3FS_TRY(StartStorage(i));
-  return WaitHealthy(timeout);
+  HF3FS_TRY(WaitHealthy(timeout));
+  if (options_.meta) {
+    HF3FS_TRY(RegisterMeta());
+    if (options_.meta_store == "postgres") HF3FS_TRY(StartPostgres());
+    HF3FS_TRY(StartMeta());
+  }
+  if (!options_.mount.empty()) HF3FS_TRY(StartMount());
+  return Status::Ok();
+}
+
+namespace {
+Result<std::string> PostgresBinDir() {
+  if (const char* env = getenv("HF3FS_PG_BIN"); env != nullptr && *env != '\0') return std::string(env);
+  std::error_code ec;
+  int best = -1;
+  std::string dir;
+  for (const auto& e : fs::directory_iterator("/usr/lib/postgresql", ec)) {
+    int version = atoi(e.path().filename().c_str());
+    if (version > best && fs::exists(e.path() / "bin" / "postgres", ec)) {
+      best = version;
+      dir = (e.path() / "bin").string();
+    }
+  }
+  if (best < 0) {
+    return Status(StatusCode::kUnavailable,
+                  "PostgreSQL server binaries not found under /usr/lib/postgresql (run "
+                  "scripts/install-deps.sh) and HF3FS_PG_BIN is not set");
+  }
+  return dir;
+}
+
+// Waits until `ready` or the child exits or `timeout` passes.
+Status WaitFor(Child& c, const std::string& what, const std::string& log, Duration timeout,
+               const std::function<bool()>& ready) {
+  auto end = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < end) {
+    if (ready()) return Status::Ok();
+    if (!c.Running()) return MakeStatus(StatusCode::kUnavailable, "{} exited at start; see {}", what, log);
+    std::this_thread::sleep_for(20ms);
+  }
+  return MakeStatus(StatusCode::kTimeout, "{} not ready after {} s; see {}", what,
+                    std::chrono::duration_cast<std::chrono::seconds>(timeout).count(), log);
+}
+
+bool PortOpen(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(port);
+  bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  close(fd);
+  return ok;
+}
+}  // namespace
+
+Status LocalCluster::StartPostgres() {
+  if (LivePid("postgres") != 0) return Status::Ok();
+  HF3FS_TRY_ASSIGN(auto bin, PostgresBinDir());
+  auto dir = fs::path(options_.dir) / "postgres";
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  bool as_postgres = geteuid() == 0;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  if (as_postgres) {
+    // PostgreSQL refuses to run as root: the server runs as the `postgres` system user.
+    const passwd* pw = getpwnam("postgres");
+    if (!pw) return Status(StatusCode::kUnavailable, "no `postgres` user (install postgresql)");
+    uid = pw->pw_uid;
+    gid = pw->pw_gid;
+    if (chown(dir.c_str(), uid, gid) != 0) {
+      return MakeStatus(StatusCode::kIoError, "chown {}: {}", dir.string(), strerror(errno));
+    }
+    // It must be able to reach its directory.
+    for (auto p = fs::path(options_.dir); !p.empty() && p != p.root_path(); p = p.parent_path()) {
+      struct ::stat st;
+      if (::stat(p.c_str(), &st) == 0 && (st.st_mode & 0001) == 0) {
+        ::chmod(p.c_str(), (st.st_mode & 07777) | 0711);
+      }
+    }
+  }
+  if (!fs::exists(dir / "data" / "PG_VERSION")) {
+    Child init("initdb",
+               {bin + "/initdb", "-D", (dir / "data").string(), "-A", "trust", "-U", "hf3fs", "-E",
+                "UTF8"},
+               log_path("postgres"), true);
+    if (as_postgres) init.RunAs(uid, gid);
+    HF3FS_TRY(init.Start());
+    int rc = init.Wait(120s);
+    if (rc != 0) {
+      return MakeStatus(StatusCode::kUnavailable, "initdb failed ({}); see {}", rc,
+                        log_path("postgres"));
+    }
+  }
+  postgres_ = std::make_unique<Child>(
+      "postgres",
+      std::vector<std::string>{bin + "/postgres", "-D", (dir / "data").string(), "-k", dir.string(),
+                               "-p", std::to_string(pg_port_), "-c", "listen_addresses=", "-c",
+                               "max_connections=200", "-c", "shared_buffers=64MB", "-c",
+                               "max_pred_locks_per_transaction=256", "-c",
+                               "cluster_name=hf3fs-" + options_.dir},
+      log_path("postgres"), options_.die_with_parent);
+  if (as_postgres) postgres_->RunAs(uid, gid);
+  HF3FS_TRY(postgres_->Start());
+  WritePid(*postgres_);
+  auto sock = dir / (".s.PGSQL." + std::to_string(pg_port_));
+  return WaitFor(*postgres_, "postgres", log_path("postgres"), 60s,
+                 [&] { return fs::exists(sock) && fs::exists(dir / "data" / "postmaster.pid"); });
+}
+
+Status LocalCluster::StartMeta() {
+  if (LivePid("meta") != 0) {
+    return MakeStatus(StatusCode::kAlreadyExists,
+                      "meta of {} is already running (pid {}): stop it with `hf3fs local down "
+                      "--dir {}`",
+                      options_.dir, LivePid("meta"), options_.dir);
+  }
+  std::vector<std::string> argv = {
+      options_.binary, "meta", "--config.server.listen=" + meta_address(),
+      "--config.server.http_listen=127.0.0.1:" + std::to_string(meta_http_port_),
+      "--config.rpc.busy_poll=0s", "--config.meta.mgmtd=" + mgmtd_address(),
+      "--config.meta.node_id=" + std::to_string(options_.meta_node_id),
+      "--config.meta.cluster_id=local", "--config.meta.heartbeat_interval=500ms",
+      "--config.meta.root_chain_table=1",
+      "--config.meta.root_chunk_size=" + std::to_string(options_.chunk_size),
+      // Spread each file over up to 16 chains (the table has storage_nodes * targets /
+      // replicas of them), so one large file uses every node.
+      "--config.meta.root_stripe=" +
+          std::to_string(std::max<uint32_t>(
+              1, std::min<uint32_t>(16, options_.storage_nodes * options_.disks_per_node *
+                                            options_.targets_per_disk / options_.replicas)))};
+  if (options_.meta_store == "postgres") {
+    argv.push_back("--config.kv.backend=postgres");
+    argv.push_back("--config.kv.postgres.conninfo=" + postgres_conninfo());
+  } else {
+    std::error_code ec;
+    fs::create_directories(fs::path(options_.dir) / "meta", ec);
+    argv.push_back("--config.kv.backend=rocksdb");
+    argv.push_back("--config.kv.rocksdb.path=" + (fs::path(options_.dir) / "meta" / "kv").string());
+  }
+  argv.insert(argv.end(), options_.meta_args.begin(), options_.meta_args.end());
+  meta_ = std::make_unique<Child>("meta", argv, log_path("meta"), options_.die_with_parent);
+  HF3FS_TRY(meta_->Start());
+  WritePid(*meta_);
+  return WaitFor(*meta_, "meta", log_path("meta"), 60s, [&] { return PortOpen(meta_port_); });
+}
+
+Status LocalCluster::StartMount() {
+  if (LivePid("mount") != 0) {
+    return MakeStatus(StatusCode::kAlreadyExists, "the mount of {} is already running (pid {})",
+                      options_.dir, LivePid("mount"));
+  }
+  std::error_code ec;
+  if (IsMounted(options_.mount)) umount2(options_.mount.c_str(), MNT_DETACH);  // a dead one
+  fs::create_directories(options_.mount, ec);
+  std::vector<std::string> argv = {options_.binary, "mount", options_.mount,
+                                   "--mgmtd", mgmtd_address(),
+                                   "--config.mount.meta=" + meta_address(),
+                                   "--config.rpc.busy_poll=0s",
+                                   "--config.server.listen=127.0.0.1:0",
+                                   "--config.server.http_listen=127.0.0.1:0"};
+  argv.insert(argv.end(), options_.mount_args.begin(), options_.mount_args.end());
+  mount_ = std::make_unique<Child>("mount", argv, log_path("mount"), options_.die_with_parent);
+  HF3FS_TRY(mount_->Start());
+  WritePid(*mount_);
+  return WaitFor(*mount_, "mount", log_path("mount"), 60s,
+                 [&] { return IsMounted(options_.mount); });
+}
+
+void LocalCluster::SignalMeta(int sig) {
+  if (meta_) meta_->Signal(sig);
+}
+
+bool LocalCluster::MetaRunning() { return meta_ && meta_->Running(); }
+
+int LocalCluster::StopMeta(Duration timeout) {
+  if (!meta_ || !meta_->Running()) return -1;
+  meta_->Signal(SIGTERM);
+  int rc = meta_->Wait(timeout);
+  if (rc == -1) {
+    meta_->Signal(SIGKILL);
+    rc = meta_->Wait(5s);
+  }
+  return rc;
+}
+
+int LocalCluster::StopMount(Duration timeout) {
+  if (!mount_ || !mount_->Running()) return -1;
+  mount_->Signal(SIGTERM);  // the daemon flushes and unmounts
+  int rc = mount_->Wait(timeout);
+  if (rc == -1) {
+    mount_->Signal(SIGKILL);
+    rc = mount_->Wait(5s);
+  }
+  if (IsMounted(options_.mount)) umount2(options_.mount.c_str(), MNT_DETACH);
+  return rc;
 }
 
 Status LocalCluster::WaitHealthy(Duration timeout) {

@@ -1,11 +1,12 @@
 // LocalCluster: a whole hf3fs cluster on this machine under one directory — one mgmtd (embedded
-// RocksDB store) and N storage nodes, each a child process of the `hf3fs` binary with its own
-// ports, disk directories and log file. Used by integration tests and `hf3fs bench storage`, and
-// the base of `hf3fs local`.
+// RocksDB store), N storage nodes, a meta server (embedded RocksDB, or a PostgreSQL server the
+// cluster runs itself) and optionally a FUSE mount, each a child process with its own ports and
+// log file. Used by integration and end-to-end tests, `hf3fs bench storage`, and `hf3fs local`.
 //
 // Layout of `dir`:
 //   cluster.json            ports, node ids and shape, fixed when the cluster is first created
 //   mgmtd/kv                mgmtd's store
+//   meta/kv                 meta's store (RocksDB), or postgres/ (data directory and socket)
 //   storage<i>/disk<d>      storage node i's disks
 //   placement/              generated targets, chains and chain table
 //   logs/<role>.log         each process's stdout and stderr (appended across restarts)
@@ -40,6 +41,14 @@ struct LocalClusterOptions {
   std::vector<std::string> storage_args;
   // Children are killed when this process dies (tests); off for a detached cluster.
   bool die_with_parent = true;
+  // Metadata and mount (fixed when the cluster is first created, except `mount`).
+  bool meta = true;                      // run a meta server
+  std::string meta_store = "rocksdb";    // "rocksdb" or "postgres"
+  uint32_t meta_node_id = 50;
+  uint64_t chunk_size = 1ull << 20;      // root directory's default layout
+  std::string mount;                     // mount point; empty: no mount
+  std::vector<std::string> meta_args;
+  std::vector<std::string> mount_args;
 };
 
 // One child process.
@@ -60,6 +69,12 @@ class Child {
   int Wait(Duration timeout);
   // Leaves the process running when this object goes away.
   void Detach() { reaped_ = true; }
+  // Runs the program as this user (set before Start; the parent must be root).
+  void RunAs(uid_t uid, gid_t gid) {
+    run_as_ = true;
+    uid_ = uid;
+    gid_ = gid;
+  }
 
  private:
   std::string name_;
@@ -69,6 +84,9 @@ class Child {
   pid_t pid_ = -1;
   bool reaped_ = true;
   int status_ = 0;
+  bool run_as_ = false;
+  uid_t uid_ = 0;
+  gid_t gid_ = 0;
 };
 
 class LocalCluster {
@@ -82,6 +100,13 @@ class LocalCluster {
   Status Up(Duration timeout = std::chrono::seconds(60));
   Status StartMgmtd();
   Status StartStorage(uint32_t i);
+  Status StartMeta();
+  Status StartMount();
+  Status StartPostgres();
+  void SignalMeta(int sig);
+  int StopMeta(Duration timeout = std::chrono::seconds(10));
+  int StopMount(Duration timeout = std::chrono::seconds(10));
+  bool MetaRunning();
   // Sends `sig` to storage node i (SIGKILL for a crash).
   void SignalStorage(uint32_t i, int sig);
   // SIGTERM and wait; SIGKILL after `timeout`. Returns the exit code.
@@ -94,7 +119,7 @@ class LocalCluster {
   // What runs, from the pid files under <dir>/run (also processes started by another
   // invocation, e.g. `hf3fs local up --detach`).
   struct ProcessInfo {
-    std::string role;        // "mgmtd" or "storage"
+    std::string role;        // "mgmtd", "meta", "storage", "mount" or "postgres"
     std::string name;        // "mgmtd", "storage0", ...
     pid_t pid = 0;           // 0: never started
     std::vector<int> ports;  // RPC, then HTTP when fixed
@@ -117,6 +142,11 @@ class LocalCluster {
   const LocalClusterOptions& options() const { return options_; }
   std::string mgmtd_address() const;
   std::string storage_address(uint32_t i) const;
+  std::string meta_address() const;
+  const std::string& mount_path() const { return options_.mount; }
+  std::string postgres_conninfo() const;
+  // Whether `path` is a mount point of an hf3fs FUSE mount right now.
+  static bool IsMounted(const std::string& path);
   uint32_t storage_node_id(uint32_t i) const { return options_.first_storage_node_id + i; }
   std::string log_path(const std::string& role) const;
 
@@ -125,6 +155,7 @@ class LocalCluster {
   Status Load();
   Status Save() const;
   Status Bootstrap();
+  Status RegisterMeta();
   std::vector<std::string> StorageArgv(uint32_t i) const;
   std::string PidPath(const std::string& name) const;
   void WritePid(const Child& c) const;
@@ -137,6 +168,13 @@ class LocalCluster {
   bool bootstrapped_ = false;
   std::unique_ptr<Child> mgmtd_;
   std::vector<std::unique_ptr<Child>> storage_;
+  int meta_port_ = 0;
+  int meta_http_port_ = 0;
+  int pg_port_ = 0;
+  bool meta_registered_ = false;
+  std::unique_ptr<Child> meta_;
+  std::unique_ptr<Child> mount_;
+  std::unique_ptr<Child> postgres_;
 };
 
 // A loopback TCP port that was free a moment ago.

@@ -51,6 +51,10 @@ void PrintUp(const LocalCluster& c) {
     std::cout << "  storage" << i << ": " << c.storage_address(i) << "  node "
               << c.storage_node_id(i) << "\n";
   }
+  if (c.options().meta) {
+    std::cout << "  meta:     " << c.meta_address() << "  (" << c.options().meta_store << ")\n";
+  }
+  if (!c.mount_path().empty()) std::cout << "  mount:    " << c.mount_path() << "\n";
   std::cout << "  logs:     " << c.options().dir << "/logs\n"
             << "  replicas: " << c.options().replicas << ", every chain SERVING\n";
 }
@@ -96,7 +100,9 @@ void AddLocalCommands(CLI::App& app, CliContext& ctx) {
   {
     auto a = std::make_shared<Args>();
     auto* cmd = local->add_subcommand(
-        "up", "create (the first time) or restart the cluster in --dir: mgmtd and storage nodes");
+        "up",
+        "create (the first time) or restart the cluster in --dir: mgmtd, storage nodes, meta and "
+        "(with --mount) the FUSE mount");
     cmd->add_option("--dir", a->o.dir, "the cluster's directory")->required();
     cmd->add_option("--storage-nodes", a->o.storage_nodes, "storage processes (first time only)")
         ->check(CLI::Range(1, 64))
@@ -108,6 +114,13 @@ void AddLocalCommands(CLI::App& app, CliContext& ctx) {
                     "targets on each storage node's disk (first time only)")
         ->check(CLI::Range(1, 1024))
         ->capture_default_str();
+    cmd->add_option("--meta-store", a->o.meta_store,
+                    "where meta keeps the namespace: rocksdb (embedded) or postgres (a server "
+                    "the cluster runs in DIR/postgres) (first time only)")
+        ->check(CLI::IsMember({"rocksdb", "postgres"}))
+        ->capture_default_str();
+    cmd->add_option("--mount", a->o.mount,
+                    "mount the file system here with FUSE (remembered for later `up`/`down`)");
     cmd->add_flag("--detach", a->detach, "return once the cluster is up, leaving it running");
     cmd->callback([a, &ctx] {
       a->o.dir = std::filesystem::absolute(a->o.dir).string();
@@ -132,6 +145,7 @@ void AddLocalCommands(CLI::App& app, CliContext& ctx) {
                          {"state", p.running ? "running" : "stopped"}});
       }
       nlohmann::json j = {{"mount", nullptr}, {"processes", procs}};
+      if (!(*c)->mount_path().empty()) j["mount"] = (*c)->mount_path();
       if (a->json) {
         std::cout << j.dump() << std::endl;
       } else {

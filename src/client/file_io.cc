@@ -1,0 +1,182 @@
+#include "client/file_io.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/this_coro.hpp>
+
+#include "meta/layout.h"
+
+namespace hf3fs::client {
+
+namespace asio = boost::asio;
+
+Result<FileLayout> FileLayout::Make(const meta::Inode& inode, const RoutingView& view) {
+  const auto& l = inode.layout();
+  if (l.chain_table_id() == 0 && l.chains_size() == 0) {
+    return MakeStatus(StatusCode::kInvalidArgument,
+                      "inode {} has no layout (set a default layout on its directory with "
+                      "`hf3fs admin set-layout`)",
+                      inode.id());
+  }
+  if (l.chunk_size() == 0 || l.chunk_size() > (1ull << 32)) {
+    return MakeStatus(StatusCode::kInvalidArgument, "inode {} has a bad chunk size {}",
+                      inode.id(), l.chunk_size());
+  }
+  FileLayout out;
+  out.layout_ = l;
+  if (l.chains_size() == 0) {
+    const mgmtd::ChainTableRecord* table = nullptr;
+    for (const auto& t : view.info().chain_tables()) {
+      if (t.table_id() != l.chain_table_id()) continue;
+      if (l.chain_table_version() != 0 ? t.version() == l.chain_table_version()
+                                       : (!table || t.version() > table->version())) {
+        table = &t;
+      }
+    }
+    if (!table) {
+      return MakeStatus(StatusCode::kInvalidArgument,
+                        "chain table {} version {} of inode {} is not in routing info",
+                        l.chain_table_id(), l.chain_table_version(), inode.id());
+    }
+    out.table_.assign(table->chain_ids().begin(), table->chain_ids().end());
+    if (out.table_.empty()) {
+      return MakeStatus(StatusCode::kInvalidArgument, "chain table {} is empty",
+                        l.chain_table_id());
+    }
+  }
+  return out;
+}
+
+ChainId FileLayout::ChainOf(uint64_t chunk_index) const {
+  auto c = meta::ChainOfChunk(layout_, table_, chunk_index);
+  return c.ok() ? ChainId(*c) : ChainId();
+}
+
+std::vector<ChainId> FileLayout::Chains() const {
+  std::vector<ChainId> out;
+  uint32_t n = layout_.chains_size() > 0 ? layout_.chains_size() : layout_.stripe_size();
+  for (uint32_t i = 0; i < std::max(n, 1u); ++i) {
+    ChainId c = ChainOf(i);
+    if (std::find(out.begin(), out.end(), c) == out.end()) out.push_back(c);
+  }
+  return out;
+}
+
+std::string FileChunkId(uint64_t inode, uint64_t index) {
+  std::string id(16, '\0');
+  for (int i = 0; i < 8; ++i) {
+    id[i] = static_cast<char>(inode >> (56 - 8 * i));
+    id[8 + i] = static_cast<char>(index >> (56 - 8 * i));
+  }
+  return id;
+}
+
+awaitable<Result<FileLayout>> FileIo::Layout(const meta::Inode& inode) {
+  auto view = routing_.View();
+  if (!view) {
+    HF3FS_CO_TRY(co_await routing_.Refresh());
+    view = routing_.View();
+    if (!view) co_return Status(StatusCode::kUnavailable, "no routing info from mgmtd");
+  }
+  auto layout = FileLayout::Make(inode, *view);
+  if (!layout.ok() && inode.layout().chains_size() == 0) {
+    // A chain table newer than our routing info: refresh once.
+    HF3FS_CO_TRY(co_await routing_.Refresh(view->version() + 1));
+    view = routing_.View();
+    layout = FileLayout::Make(inode, *view);
+  }
+  co_return layout;
+}
+
+awaitable<Result<size_t>> FileIo::Read(const meta::Inode& inode, uint64_t length, uint64_t offset,
+                                       std::span<uint8_t> out) {
+  if (offset >= length || out.empty()) co_return size_t{0};
+  size_t n = static_cast<size_t>(std::min<uint64_t>(out.size(), length - offset));
+  HF3FS_CO_TRY_ASSIGN(auto layout, co_await Layout(inode));
+  uint64_t cs = layout.chunk_size();
+  std::vector<ReadOp> ops;
+  for (uint64_t pos = offset; pos < offset + n;) {
+    uint64_t index = pos / cs;
+    uint64_t in_chunk = pos % cs;
+    uint64_t len = std::min<uint64_t>(cs - in_chunk, offset + n - pos);
+    ReadOp op;
+    op.chain = layout.ChainOf(index);
+    op.chunk_id = FileChunkId(inode.id(), index);
+    op.offset = static_cast<uint32_t>(in_chunk);
+    op.out = out.subspan(pos - offset, len);
+    ops.push_back(std::move(op));
+    pos += len;
+  }
+  HF3FS_CO_TRY(co_await storage_.Read(ops));
+  co_return n;
+}
+
+awaitable<Status> FileIo::Write(const meta::Inode& inode, uint64_t offset,
+                                std::span<const uint8_t> data) {
+  if (data.empty()) co_return Status::Ok();
+  HF3FS_CO_TRY_ASSIGN(auto layout, co_await Layout(inode));
+  uint64_t cs = layout.chunk_size();
+  auto ex = co_await asio::this_coro::executor;
+  auto one = [this](ChainId chain, std::string id, uint32_t cs, uint32_t off,
+                    std::span<const uint8_t> d) -> awaitable<Status> {
+    auto r = co_await storage_.Write(chain, id, cs, off, d);
+    co_return r.status();
+  };
+  std::vector<decltype(asio::co_spawn(ex, one({}, {}, 0, 0, {}), asio::deferred))> ops;
+  for (uint64_t pos = offset; pos < offset + data.size();) {
+    uint64_t index = pos / cs;
+    uint64_t in_chunk = pos % cs;
+    uint64_t len = std::min<uint64_t>(cs - in_chunk, offset + data.size() - pos);
+    ops.push_back(asio::co_spawn(ex,
+                                 one(layout.ChainOf(index), FileChunkId(inode.id(), index),
+                                     static_cast<uint32_t>(cs), static_cast<uint32_t>(in_chunk),
+                                     data.subspan(pos - offset, len)),
+                                 asio::deferred));
+    pos += len;
+  }
+  if (ops.size() == 1) {
+    // Common case (one chunk): no group bookkeeping.
+    auto [e, st] = co_await std::move(ops[0])(asio::as_tuple(asio::use_awaitable));
+    if (e) co_return Status(StatusCode::kInternal, "chunk write threw");
+    co_return st;
+  }
+  auto [order, excs, results] =
+      co_await asio::experimental::make_parallel_group(std::move(ops))
+          .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
+  for (size_t i = 0; i < results.size(); ++i) {
+    if (excs[i]) co_return Status(StatusCode::kInternal, "chunk write threw");
+    if (!results[i].ok()) co_return results[i];
+  }
+  co_return Status::Ok();
+}
+
+awaitable<Status> FileIo::PunchHole(const meta::Inode& inode, uint64_t file_length,
+                                    uint64_t offset, uint64_t length) {
+  uint64_t end = std::min(offset + length, file_length);
+  if (offset >= end) co_return Status::Ok();
+  HF3FS_CO_TRY_ASSIGN(auto layout, co_await Layout(inode));
+  uint64_t cs = layout.chunk_size();
+  std::vector<uint8_t> zeros;
+  for (uint64_t pos = offset; pos < end;) {
+    uint64_t index = pos / cs;
+    uint64_t in_chunk = pos % cs;
+    uint64_t len = std::min<uint64_t>(cs - in_chunk, end - pos);
+    if (in_chunk == 0 && len == cs) {
+      auto r = co_await storage_.Remove(layout.ChainOf(index), FileChunkId(inode.id(), index));
+      HF3FS_CO_TRY(r.status());
+    } else {
+      zeros.assign(len, 0);
+      auto r = co_await storage_.Write(layout.ChainOf(index), FileChunkId(inode.id(), index),
+                                       static_cast<uint32_t>(cs), static_cast<uint32_t>(in_chunk),
+                                       zeros);
+      HF3FS_CO_TRY(r.status());
+    }
+    pos += len;
+  }
+  co_return Status::Ok();
+}
+
+}  // namespace hf3fs::client

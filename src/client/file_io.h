@@ -1,0 +1,64 @@
+// FileIo: file-level data I/O over the storage client (ARCHITECTURE.md section 5): a byte range of
+// a file becomes per-chunk operations at the chains its layout names (docs/design/0005-meta.md,
+// "Layouts"), run concurrently. Used by the FUSE daemon, USRBIO, admin and bench tools.
+//
+// Chunk i of inode N is the chunk id MakeChunkId(N, i) (16 bytes, big-endian) on chain
+// ChainOfChunk(layout, table, i); a chunk that does not exist reads as zeros (a hole), and reads
+// stop at the file length the caller passes. Thread-safe.
+#pragma once
+
+#include <span>
+#include <vector>
+
+#include "client/mgmtd_client.h"
+#include "client/storage_client.h"
+#include "meta.pb.h"
+
+namespace hf3fs::client {
+
+// A file's placement, resolved against one routing view.
+class FileLayout {
+ public:
+  // kInvalidArgument when the inode has no layout (chain table 0) or its chain table (at the
+  // layout's version, or the newest when the layout does not name one) is unknown to routing.
+  static Result<FileLayout> Make(const meta::Inode& inode, const RoutingView& view);
+
+  uint64_t chunk_size() const { return layout_.chunk_size(); }
+  ChainId ChainOf(uint64_t chunk_index) const;
+  // The distinct chains the file's chunks can be on (one per stripe slot).
+  std::vector<ChainId> Chains() const;
+
+ private:
+  meta::Layout layout_;
+  std::vector<uint32_t> table_;
+};
+
+// The id of chunk `index` of inode `inode` (same bytes as chunk::MakeChunkId).
+std::string FileChunkId(uint64_t inode, uint64_t index);
+
+class FileIo {
+ public:
+  FileIo(StorageClient& storage, RoutingCache& routing) : storage_(storage), routing_(routing) {}
+
+  // Reads [offset, offset + out.size()) of a file of `length` bytes into `out`; returns the bytes
+  // read (fewer at the end of the file; holes read as zeros).
+  awaitable<Result<size_t>> Read(const meta::Inode& inode, uint64_t length, uint64_t offset,
+                                 std::span<uint8_t> out);
+  // Writes `data` at `offset`; returns when every chunk write is acknowledged by its whole chain.
+  awaitable<Status> Write(const meta::Inode& inode, uint64_t offset,
+                          std::span<const uint8_t> data);
+  // Makes [offset, offset + length) read as zeros: whole chunks are removed, partial ones get
+  // zeros written (bytes past the file's end are not created).
+  awaitable<Status> PunchHole(const meta::Inode& inode, uint64_t file_length, uint64_t offset,
+                              uint64_t length);
+
+  StorageClient& storage() { return storage_; }
+
+ private:
+  awaitable<Result<FileLayout>> Layout(const meta::Inode& inode);
+
+  StorageClient& storage_;
+  RoutingCache& routing_;
+};
+
+}  // namespace hf3fs::client

@@ -1,0 +1,150 @@
+// FuseFs: the hf3fs file system served through the libfuse3 low-level API
+// (docs/design/0007-client-fuse.md).
+//
+// FUSE inode numbers are meta inode ids (the root is 1 in both). Each request is answered from a
+// coroutine on the client's io pool, so a FUSE thread never waits on the network. Namespace
+// operations go to meta with the caller's uid, gid and supplementary groups; meta checks
+// permissions exactly like Linux (the kernel's default_permissions is off).
+//
+// Data: reads go through the page cache (direct I/O for O_DIRECT, or everywhere with
+// mount.direct_io) and are bounded by the file length this mount knows (meta's length at open,
+// raised by this mount's own writes). Sequential writes collect in a per-inode write buffer
+// flushed when full, on a gap, on flush/fsync/close, before reads and truncates, and by a timer.
+// Written lengths and mtimes reach meta on fsync, close and the same timer. A flush failure is
+// reported by the next write, flush or fsync of the file.
+#pragma once
+
+#include <fuse_lowlevel.h>
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "client/fs_client.h"
+#include "fuse/mount_config.h"
+#include "net/async_mutex.h"
+
+namespace hf3fs::fuse {
+
+// What this mount knows about one inode with open handles.
+struct InodeState {
+  explicit InodeState(uint64_t id) : id(id) {}
+  const uint64_t id;
+  std::mutex mu;              // guards the fields below
+  meta::Inode inode;          // latest from meta (layout, length, truncate version)
+  uint64_t written_end = 0;   // highest byte + 1 written through this mount since the last sync
+  bool length_dirty = false;  // written since lengths were last reported to meta
+  int64_t mtime_ns = 0;       // time of the last local write
+  uint64_t buf_offset = 0;    // write buffer: bytes [buf_offset, buf_offset + buf.size())
+  std::vector<uint8_t> buf;
+  std::chrono::steady_clock::time_point buf_since;
+  Status error;              // a failed background flush, reported once
+  uint32_t handles = 0;      // open handles of this mount
+  uint64_t any_session = 0;  // a write session of this mount (for timer syncs)
+  net::AsyncMutex io;        // orders buffer flushes against direct writes and truncates
+};
+
+struct FileHandle {
+  std::shared_ptr<InodeState> state;
+  uint64_t session_id = 0;  // meta write session (0: read-only)
+  bool writable = false;
+};
+
+struct DirHandle {
+  std::mutex mu;
+  uint64_t parent = 1;
+  std::vector<meta::ReaddirEntry> entries;  // fetched so far
+  bool has_more = true;
+  std::string cursor;
+};
+
+class FuseFs {
+ public:
+  FuseFs(client::FsClient& client, MountSection& config);
+  ~FuseFs();
+
+  // Creates the session and mounts; then Run() serves on fuse_threads threads until Exit() or an
+  // external unmount.
+  Status Mount();
+  void Start();       // starts the serving threads and the flush timer
+  void Exit();        // stops serving and unmounts (idempotent)
+  bool Ended() const { return ended_; }
+  void SetOnEnded(std::function<void()> fn) { on_ended_ = std::move(fn); }
+
+  // ---- low-level operations (called by libfuse through the static table) ----
+  void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name);
+  void Getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+  void Setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi);
+  void Readlink(fuse_req_t req, fuse_ino_t ino);
+  void Mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev);
+  void Mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode);
+  void Unlink(fuse_req_t req, fuse_ino_t parent, const char* name, bool dir);
+  void Symlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* name);
+  void Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
+              const char* newname, unsigned int flags);
+  void Link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname);
+  void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+  void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
+              fuse_file_info* fi);
+  void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi);
+  void Write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t off,
+             fuse_file_info* fi);
+  void Flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+  void Release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+  void Fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi);
+  void Opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+  void Readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi,
+               bool plus);
+  void Releasedir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+  void Statfs(fuse_req_t req, fuse_ino_t ino);
+  void Setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
+                int flags);
+  void Getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size);
+  void Listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+  void Removexattr(fuse_req_t req, fuse_ino_t ino, const char* name);
+  void Access(fuse_req_t req, fuse_ino_t ino, int mask);
+  void Fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
+                 fuse_file_info* fi);
+  void Ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void* arg, fuse_file_info* fi,
+             unsigned flags, const void* in_buf, size_t in_bufsz, size_t out_bufsz);
+  void Init(fuse_conn_info* conn);
+
+ private:
+  meta::UserInfo User(fuse_req_t req);
+  std::shared_ptr<InodeState> State(uint64_t ino);           // null when not open here
+  std::shared_ptr<InodeState> Acquire(const meta::Inode& inode);  // one more handle
+  void ReleaseState(const std::shared_ptr<InodeState>& st);
+  void FillAttr(const meta::Inode& inode, struct stat* st);
+  void ReplyEntry(fuse_req_t req, const meta::Inode& inode);
+  void ReplyAttr(fuse_req_t req, const meta::Inode& inode);
+  meta::Inode Overlay(meta::Inode inode);  // with this mount's unreported length and mtime
+  template <typename F>
+  void Spawn(F&& f);
+
+  // Writes the buffered bytes of `st` (callers hold st->io).
+  net::awaitable<Status> FlushBufferLocked(InodeState& st);
+  net::awaitable<Status> FlushBuffer(InodeState& st);
+  // Flushes, then reports the written length and mtime to meta with `session`.
+  net::awaitable<Status> SyncInode(InodeState& st, uint64_t session, bool query_length);
+  net::awaitable<void> TimerLoop();
+
+  client::FsClient& client_;
+  MountSection& config_;
+  fuse_session* session_ = nullptr;
+  std::vector<std::thread> threads_;
+  std::thread loop_;
+  std::atomic<bool> ended_{false};
+  std::atomic<bool> exiting_{false};
+  std::function<void()> on_ended_;
+  std::mutex mu_;
+  std::map<uint64_t, std::shared_ptr<InodeState>> open_;  // inodes with open handles
+  std::mutex groups_mu_;
+  std::map<pid_t, std::pair<std::chrono::steady_clock::time_point, std::vector<uint32_t>>>
+      groups_;
+  boost::asio::steady_timer timer_;
+  std::atomic<bool> timer_running_{false};
+};
+
+}  // namespace hf3fs::fuse

@@ -1,0 +1,58 @@
+// Configuration of `hf3fs mount`: the server sections ([log], [rpc], [server] for /metrics) plus
+// [mount].
+#pragma once
+
+#include <chrono>
+
+#include "net/server_command.h"
+
+namespace hf3fs::fuse {
+
+using namespace std::chrono_literals;
+
+struct MountSection : config::Section {
+  using Section::Section;
+  config::Item<std::string> mountpoint{this, "mountpoint", "", "where to mount (required)"};
+  config::Item<std::vector<std::string>> mgmtd{this, "mgmtd", {}, "mgmtd addresses (host:port)"};
+  config::Item<std::vector<std::string>> meta{
+      this, "meta", {}, "meta server addresses; empty: the meta servers mgmtd lists"};
+  config::Item<bool> read_only{this, "read_only", false, "mount read-only"};
+  config::Item<bool> allow_other{this, "allow_other", true,
+                                 "let users other than the mounting one use the mount (needs "
+                                 "user_allow_other in /etc/fuse.conf when not mounted by root)"};
+  config::Item<double> attr_timeout{this, "attr_timeout", 1.0,
+                                    "seconds the kernel caches attributes", {.hot = true}};
+  config::Item<double> entry_timeout{this, "entry_timeout", 1.0,
+                                     "seconds the kernel caches name lookups", {.hot = true}};
+  config::Item<double> negative_timeout{
+      this, "negative_timeout", 0.0, "seconds the kernel caches 'no such name'", {.hot = true}};
+  config::Item<bool> direct_io{this, "direct_io", false,
+                               "bypass the page cache for every file (default: only O_DIRECT)"};
+  config::Item<uint64_t> write_buffer{this,
+                                      "write_buffer",
+                                      4ull << 20,
+                                      "per-file buffer for sequential writes (0: write through)",
+                                      {.max = 64ull << 20, .size = true}};
+  config::Item<Duration> flush_interval{
+      this, "flush_interval", 1s,
+      "buffered writes older than this are flushed, and written lengths reported to meta",
+      {.min = Duration(10ms), .hot = true}};
+  config::Item<uint32_t> fuse_threads{
+      this, "fuse_threads", 4, "threads reading requests from /dev/fuse", {.min = 1, .max = 64}};
+  config::Item<uint32_t> io_threads{
+      this, "io_threads", 2, "threads running client RPCs", {.min = 1, .max = 64}};
+  config::Item<uint64_t> max_write{this,
+                                   "max_write",
+                                   1ull << 20,
+                                   "largest write request the kernel sends",
+                                   {.min = 4096, .max = 1ull << 20, .size = true}};
+  config::Item<Duration> connect_timeout{
+      this, "connect_timeout", 15s, "give up at start when no mgmtd answers within this"};
+};
+
+struct MountConfig : net::ServerConfigBase {
+  MountConfig() : ServerConfigBase("hf3fs mount", "127.0.0.1:0", "127.0.0.1:0") {}
+  MountSection mount{this, "mount", "the FUSE mount"};
+};
+
+}  // namespace hf3fs::fuse
