@@ -146,7 +146,11 @@ net::awaitable<Status> StorageOps::TruncateFileChunks(const Inode& inode, uint64
 }
 
 net::awaitable<Result<uint64_t>> StorageOps::QueryFileLength(const Inode& inode) {
-  HF3FS_CO_TRY_ASSIGN(auto chains, co_await Chains(inode.layout()));
+  auto found = co_await Chains(inode.layout());
+  // A layout whose chain table routing info does not have (even after a refresh) cannot have
+  // been written through: no chunk, length 0 (which never lowers a length).
+  if (!found.ok() && found.status().code() == StatusCode::kMetaInvalid) co_return uint64_t{0};
+  HF3FS_CO_TRY_ASSIGN(auto chains, std::move(found));
   auto [begin, end] = chunk::FileChunkRange(InodeId(inode.id()));
   uint64_t length = 0;
   for (uint32_t chain : chains) {

@@ -63,7 +63,8 @@ class StorageOps {
   // partial chunk stays missing, and one already no longer than the cut is left alone.
   net::awaitable<Status> TruncateFileChunks(const Inode& inode, uint64_t new_length);
   // The length the committed chunks imply: max over chains of LengthThrough(last chunk); 0 when
-  // the file has no committed chunk.
+  // the file has no committed chunk, or when routing info has no chain table of its layout (no
+  // client can have written it). RemoveFileChunks and TruncateFileChunks fail in that case.
   net::awaitable<Result<uint64_t>> QueryFileLength(const Inode& inode);
   // StatFsFromRouting over the current routing info (refreshed first when none is cached yet).
   net::awaitable<Result<StatFsRsp>> StatFs();
