@@ -10,12 +10,21 @@
 #include <random>
 #include <thread>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <future>
+
 #include "common/logging.h"
 #include "kv/memory/memory_engine.h"
 #include "kv/postgres/pg_engine.h"
 #include "kv/postgres/pg_test_server.h"
 #include "kv/rocksdb/rocksdb_engine.h"
 #include "meta/ops/ops.h"
+#include "meta/service/meta_service.h"
+#include "net/offload_pool.h"
+#include "net/rpc_client.h"
+#include "net/rpc_server.h"
+#include "rpc.pb.h"
 
 namespace hf3fs::bench {
 namespace {
@@ -56,6 +65,60 @@ Status Open(const std::string& backend, const std::string& conninfo, BenchStore&
   HF3FS_TRY_ASSIGN(s.engine, std::move(e));
   return Status::Ok();
 }
+
+struct MetaBenchConfig : config::Section {
+  net::RpcConfig rpc{this, "rpc"};
+};
+
+// A meta RPC service on a loopback port over `ctx` (the MetaService of `hf3fs meta`, with the
+// same offload pool size as its default), and a client connected to it. Calls block the calling
+// thread (a benchmark client) until the reply arrives.
+class MetaRpc {
+ public:
+  explicit MetaRpc(meta::OpContext& ctx) : offload_(8), service_(ctx, offload_) {
+    (void)cfg_.rpc.max_inflight_per_connection.Set(1024);
+    service_.Register(registry_);
+    server_pool_.Start();
+    client_pool_.Start();
+    server_ = std::make_unique<net::RpcServer>(server_pool_, cfg_.rpc, registry_);
+    start_ = server_->Start(net::Address{"127.0.0.1", 0});
+    client_ = std::make_unique<net::RpcClient>(client_pool_, cfg_.rpc);
+  }
+  ~MetaRpc() {
+    client_->CloseAll();
+    server_->Stop();
+    server_pool_.Stop();
+    client_pool_.Stop();
+    offload_.Stop();
+  }
+  Status started() const { return start_; }
+
+  template <typename Rsp, typename Req>
+  Result<Rsp> Call(uint32_t method, const Req& req) {
+    std::promise<Result<Rsp>> promise;
+    auto fut = promise.get_future();
+    boost::asio::co_spawn(
+        client_pool_.Get(next_++ % 2),
+        [&]() -> net::awaitable<void> {
+          promise.set_value(
+              co_await client_->Call<Rsp>(server_->address(), rpc::SERVICE_META, method, req));
+        },
+        boost::asio::detached);
+    return fut.get();
+  }
+
+ private:
+  MetaBenchConfig cfg_;
+  net::OffloadPool offload_;
+  meta::MetaService service_;
+  net::ServiceRegistry registry_;
+  net::IoContextPool server_pool_{2, "bench-meta-srv"};
+  net::IoContextPool client_pool_{2, "bench-meta-cli"};
+  std::unique_ptr<net::RpcServer> server_;
+  std::unique_ptr<net::RpcClient> client_;
+  Status start_;
+  std::atomic<uint64_t> next_{0};
+};
 
 meta::PathAt Path(std::string p) {
   meta::PathAt a;
@@ -99,7 +162,7 @@ double PerSecond(uint64_t n, Clock::time_point start) {
 
 // One run's shared state: the directory, and per client the file numbers it created.
 struct Run {
-  meta::OpContext& ctx;
+  MetaRpc& rpc;
   std::string dir;
   int clients;
   std::chrono::milliseconds duration;
@@ -118,7 +181,7 @@ void CreatePhase(Run& run, nlohmann::json& j) {
         *r.mutable_path() = Path(run.Name(c, i));
         r.set_flags(O_CREAT | O_EXCL | O_RDONLY);
         r.set_mode(0644);
-        Status st = meta::Create(run.ctx, r).status();
+        Status st = run.rpc.Call<meta::CreateRsp>(meta::META_CREATE, r).status();
         if (st.ok()) run.made[c].push_back(i);
         return st;
       },
@@ -137,7 +200,7 @@ void StatPhase(Run& run, nlohmann::json& j) {
                        if (mine.empty()) return std::nullopt;
                        meta::StatReq r;
                        *r.mutable_path() = Path(run.Name(c, mine[(i * 7919) % mine.size()]));
-                       return meta::Stat(run.ctx, r).status();
+                       return run.rpc.Call<meta::StatRsp>(meta::META_STAT, r).status();
                      });
   j["stat_per_s"] = PerSecond(n, start);
 }
@@ -150,7 +213,7 @@ void ReaddirPhase(Run& run, nlohmann::json& j) {
     *r.mutable_path() = Path(run.dir);
     r.set_with_inodes(true);
     while (true) {
-      auto page = meta::Readdir(run.ctx, r);
+      auto page = run.rpc.Call<meta::ReaddirRsp>(meta::META_READDIR, r);
       if (!page.ok()) return page.status();
       entries += page->entries_size();
       if (!page->has_more()) return Status::Ok();
@@ -167,18 +230,18 @@ void UnlinkPhase(Run& run, nlohmann::json& j) {
                        if (i >= run.made[c].size()) return std::nullopt;
                        meta::RemoveReq r;
                        *r.mutable_path() = Path(run.Name(c, run.made[c][i]));
-                       return meta::Remove(run.ctx, r).status();
+                       return run.rpc.Call<meta::RemoveRsp>(meta::META_REMOVE, r).status();
                      });
   j["unlink_per_s"] = PerSecond(n, start);
   meta::ReaddirReq left;
   *left.mutable_path() = Path(run.dir);
-  auto rest = meta::Readdir(run.ctx, left);
+  auto rest = run.rpc.Call<meta::ReaddirRsp>(meta::META_READDIR, left);
   if (!rest.ok() || rest->entries_size() != 0) ++run.errors;  // every created file was unlinked
 }
 
-nlohmann::json RunOne(meta::OpContext& ctx, const std::string& dir, int clients,
+nlohmann::json RunOne(MetaRpc& rpc, const std::string& dir, int clients,
                       std::chrono::milliseconds duration) {
-  Run run{ctx, dir, clients, duration, std::vector<std::vector<uint64_t>>(clients)};
+  Run run{rpc, dir, clients, duration, std::vector<std::vector<uint64_t>>(clients)};
   nlohmann::json j{{"clients", clients}};
   CreatePhase(run, j);
   StatPhase(run, j);
@@ -200,14 +263,16 @@ nlohmann::json RunBackend(const MetaBenchOptions& o, const std::string& backend)
                       &meta::RandomSessionId, {}};
   nlohmann::json runs = nlohmann::json::array();
   st = meta::InitNamespace(ctx);
+  MetaRpc rpc(ctx);
+  if (st.ok()) st = rpc.started();
   for (int clients : o.clients) {
     std::string dir = fmt::format("/bench-{}", clients);
     meta::MkdirReq m;
     *m.mutable_path() = Path(dir);
     m.set_mode(0755);
-    if (st.ok()) st = meta::Mkdir(ctx, m).status();
+    if (st.ok()) st = rpc.Call<meta::MkdirRsp>(meta::META_MKDIR, m).status();
     if (!st.ok()) return {{"backend", backend}, {"error", st.ToString()}, {"errors", 1}};
-    auto run = RunOne(ctx, dir, clients, o.duration);
+    auto run = RunOne(rpc, dir, clients, o.duration);
     run["backend"] = backend;
     runs.push_back(std::move(run));
   }
@@ -234,8 +299,8 @@ nlohmann::json RunMetaBench(const MetaBenchOptions& o) {
 void AddMetaBench(CLI::App& bench, CliContext& ctx) {
   auto* cmd = bench.add_subcommand(
       "meta",
-      "metadata ops (create, stat, readdir, unlink) per second through the meta ops on "
-      "each KV backend, with 1 and 8 concurrent clients");
+      "metadata ops (create, stat, readdir, unlink) per second through the meta RPC service (on "
+      "a loopback port, in this process) on each KV backend, with 1 and 8 concurrent clients");
   auto opts = std::make_shared<MetaBenchOptions>();
   auto seconds = std::make_shared<double>(2.0);
   auto json = std::make_shared<bool>(false);

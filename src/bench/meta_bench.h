@@ -1,5 +1,6 @@
-// `hf3fs bench meta`: metadata operation rates through the meta ops (src/meta/ops) on one KV
-// backend, in process (no RPC): the cost of the namespace logic plus the KV store.
+// `hf3fs bench meta`: metadata operation rates through the meta RPC service (MetaService, as
+// `hf3fs meta` serves it) on a loopback port of this process, over each KV backend: the cost of
+// the RPC layer, the offload pool, the namespace logic and the KV store.
 #pragma once
 
 #include <CLI/CLI.hpp>

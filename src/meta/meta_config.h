@@ -16,11 +16,19 @@ struct MetaSection : config::Section {
                                  "this meta server's node id as registered with mgmtd (0: do not "
                                  "heartbeat)"};
   config::Item<std::vector<std::string>> mgmtd{
-      this, "mgmtd", {}, "mgmtd addresses (host:port); empty: run without mgmtd"};
+      this, "mgmtd", {},
+      "mgmtd addresses (host:port); empty: run without mgmtd, and so without storage access (chunks "
+      "are then neither deleted nor truncated, and statfs reports zeros)"};
   config::Item<std::string> cluster_id{this, "cluster_id", "", "cluster id sent in heartbeats"};
   config::Item<std::string> advertise_address{
       this, "advertise_address", "",
       "address clients reach this server at (default: the RPC listen address)"};
+  config::Item<Duration> routing_refresh_interval{
+      this,
+      "routing_refresh_interval",
+      1s,
+      "how often routing info (chains, chain tables, target space) is fetched from mgmtd",
+      {.min = Duration(10ms)}};
   config::Item<Duration> heartbeat_interval{
       this, "heartbeat_interval", 1s, "how often heartbeats go to mgmtd", {.min = Duration(10ms)}};
   config::Item<uint32_t> offload_threads{

@@ -3,6 +3,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <future>
+#include <random>
 
 #include "common/logging.h"
 #include "common/metrics.h"
@@ -42,6 +43,8 @@ MetaServer::MetaServer(MetaConfig& config, net::ServerRuntime& runtime,
            &RandomSessionId, RootLayout(config.meta)},
       pool_(config.meta.offload_threads.Get()),
       service_(ctx_, pool_) {
+  // Requests that need storage wait for it rather than skip it (the RPC server starts first).
+  if (!config_.meta.mgmtd.Get().empty()) service_.ExpectStorage();
   service_.Register(runtime_.registry());
 }
 
@@ -49,8 +52,10 @@ MetaServer::~MetaServer() { Stop(); }
 
 Status MetaServer::Start() {
   HF3FS_TRY(InitNamespace(ctx_));
-  if (!config_.meta.mgmtd.Get().empty() && config_.meta.node_id.Get() != 0) {
-    HF3FS_TRY(StartHeartbeats());
+  if (!config_.meta.mgmtd.Get().empty()) {
+    HF3FS_TRY(StartMgmtdClient());
+    StartStorageAccess();
+    if (config_.meta.node_id.Get() != 0) StartHeartbeats();
   }
   loop_ = std::thread([this] { Loop(); });
   HF3FS_LOG_INFO("meta.started address={} kv={}", runtime_.rpc_address().ToString(),
@@ -58,7 +63,7 @@ Status MetaServer::Start() {
   return Status::Ok();
 }
 
-Status MetaServer::StartHeartbeats() {
+Status MetaServer::StartMgmtdClient() {
   std::vector<net::Address> mgmtds;
   for (const auto& a : config_.meta.mgmtd.Get()) {
     auto addr = net::Address::Parse(a);
@@ -67,6 +72,37 @@ Status MetaServer::StartHeartbeats() {
   }
   rpc_ = std::make_unique<net::RpcClient>(runtime_.pool(), config_.rpc, config_.meta.node_id.Get());
   mgmtd_ = std::make_unique<client::MgmtdClient>(*rpc_, std::move(mgmtds));
+  return Status::Ok();
+}
+
+void MetaServer::StartStorageAccess() {
+  routing_ = std::make_unique<client::RoutingCache>(*mgmtd_, runtime_.pool().Get(0),
+                                                    config_.meta.routing_refresh_interval.Get());
+  // The storage client id names this process's update channels at the chain heads, which answer
+  // a repeated (client, channel, sequence) from their cache. A restarted server starts its
+  // sequences again, so the id is drawn at random for every start (never the node id), nonzero.
+  std::random_device rd;
+  uint64_t client_id = 0;
+  while (client_id == 0) client_id = (uint64_t{rd()} << 32) | rd();
+  storage_ = std::make_unique<client::StorageClient>(*rpc_, *routing_, client_id);
+  storage_ops_ = std::make_unique<StorageOps>(*storage_, *routing_);
+  routing_->Start();
+  service_.SetStorage(storage_ops_.get());
+  HF3FS_LOG_INFO("meta.storage_access storage_client_id={:016x}", client_id);
+}
+
+template <typename T>
+T MetaServer::WaitFor(std::function<net::awaitable<T>()> make) {
+  std::promise<T> promise;
+  auto fut = promise.get_future();
+  boost::asio::co_spawn(
+      runtime_.pool().Get(0),
+      [&]() -> net::awaitable<void> { promise.set_value(co_await make()); },
+      boost::asio::detached);
+  return fut.get();
+}
+
+void MetaServer::StartHeartbeats() {
   client::HeartbeatIdentity id;
   id.node_id = config_.meta.node_id.Get();
   id.type = mgmtd::NODE_META;
@@ -77,7 +113,6 @@ Status MetaServer::StartHeartbeats() {
   heartbeater_ = std::make_unique<client::Heartbeater>(
       *mgmtd_, runtime_.pool().Get(0), id, &config_, config_.meta.heartbeat_interval.Get());
   heartbeater_->Start();
-  return Status::Ok();
 }
 
 void MetaServer::Loop() {
@@ -93,6 +128,11 @@ void MetaServer::Loop() {
     lock.unlock();
     GcOptions gc;
     gc.delay = config_.meta.gc_delay.Get();
+    if (storage_ops_) {
+      gc.remove_chunks = [this](const Inode& inode) {
+        return WaitFor<Status>([&] { return storage_ops_->RemoveFileChunks(inode); });
+      };
+    }
     auto r = RunGcOnce(ctx_, gc);
     if (!r.ok()) HF3FS_LOG_WARN("meta.gc_failed error=\"{}\"", r.status());
     if (r.ok()) gc_deleted->Inc(r->deleted);
@@ -134,9 +174,44 @@ void MetaServer::PruneSessions() {
   }
   std::set<uint64_t> live;
   for (const auto& s : sessions->sessions()) live.insert(s.client_id());
+  if (storage_ops_) {
+    // Lengths first: once the sessions are gone nothing would remind us of these files.
+    auto stale = FindStaleWriteSessions(ctx_, live, taken_ns);
+    if (!stale.ok()) {
+      HF3FS_LOG_WARN("meta.stale_sessions_failed error=\"{}\"", stale.status());
+      return;
+    }
+    for (InodeId id : *stale) {
+      Status st = FixLengthFromStorage(id);
+      if (!st.ok()) {
+        HF3FS_LOG_WARN("meta.fix_length_failed inode={} error=\"{}\"", id.value(), st);
+        return;  // keep the sessions; the next pass tries again
+      }
+    }
+  }
   auto n = PruneWriteSessions(ctx_, live, taken_ns);
   if (!n.ok()) HF3FS_LOG_WARN("meta.session_prune_failed error=\"{}\"", n.status());
   if (n.ok() && *n > 0) HF3FS_LOG_INFO("meta.sessions_pruned count={}", *n);
+}
+
+Status MetaServer::FixLengthFromStorage(InodeId id) {
+  HF3FS_TRY_ASSIGN(auto inode, LoadInode(ctx_, id));
+  if (!inode || inode->type() != INODE_FILE || inode->layout().chain_table_id() == 0) {
+    return Status::Ok();
+  }
+  HF3FS_TRY_ASSIGN(uint64_t length, WaitFor<Result<uint64_t>>([&] {
+                     return storage_ops_->QueryFileLength(*inode);
+                   }));
+  if (length <= inode->length()) return Status::Ok();
+  // A sync without a session: raises the length only, and only if no truncate came meanwhile.
+  CloseReq req;
+  req.set_inode_id(id.value());
+  req.set_has_length_hint(true);
+  req.set_length_hint(length);
+  req.set_truncate_version(inode->truncate_version());
+  HF3FS_TRY(Sync(ctx_, req));
+  HF3FS_LOG_INFO("meta.length_from_storage inode={} length={}", id.value(), length);
+  return Status::Ok();
 }
 
 void MetaServer::Stop() {
@@ -148,6 +223,7 @@ void MetaServer::Stop() {
   cv_.notify_all();
   if (loop_.joinable()) loop_.join();
   if (heartbeater_) heartbeater_->Stop();
+  if (routing_) routing_->Stop();
   pool_.Stop();
 }
 

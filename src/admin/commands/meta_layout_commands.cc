@@ -1,5 +1,6 @@
 // Layout, maintenance and trash commands against a meta server: set-layout, get-layout,
-// gc-status, fsck, trash-list, trash-restore.
+// gc-status, statfs, fsck, trash-list, trash-restore.
+#include <algorithm>
 #include <iostream>
 
 #include "admin/admin_command.h"
@@ -198,12 +199,39 @@ void AddGetQuota(CLI::App& admin, CliContext& ctx) {
   });
 }
 
+void AddStatFs(CLI::App& admin, CliContext& ctx) {
+  auto o = std::make_shared<MetaOptions>();
+  auto* cmd = admin.add_subcommand(
+      "statfs", "capacity of the file system (usable bytes after replication; zeros when the meta "
+                "server has no storage access)");
+  AddMetaOptions(cmd, *o);
+  cmd->callback([o, &ctx] {
+    meta::StatFsReq req;
+    *req.mutable_user() = o->User();
+    MetaFn fn = [req](MetaCaller& c) -> net::awaitable<Result<json>> {
+      auto r = co_await c.Call<meta::StatFsRsp>(meta::META_STATFS, req);
+      if (!r.ok()) co_return r.status();
+      // Numbers, not the strings of proto JSON, so scripts compare them directly.
+      co_return json{{"total_bytes", r->total_bytes()},
+                     {"free_bytes", r->free_bytes()},
+                     {"used_bytes", r->total_bytes() - std::min(r->free_bytes(), r->total_bytes())},
+                     {"used_inodes", r->used_inodes()}};
+    };
+    ctx.exit_code = RunMetaAdmin(*o, fn, [](const json& j) {
+      std::cout << "total: " << j["total_bytes"].get<uint64_t>()
+                << " bytes\nfree: " << j["free_bytes"].get<uint64_t>()
+                << " bytes\nused: " << j["used_bytes"].get<uint64_t>() << " bytes\n";
+    });
+  });
+}
+
 }  // namespace
 
 void AddMetaLayoutCommands(CLI::App& admin, CliContext& ctx) {
   AddSetLayout(admin, ctx);
   AddGetLayout(admin, ctx);
   AddGcStatus(admin, ctx);
+  AddStatFs(admin, ctx);
   AddFsck(admin, ctx);
   AddTrashList(admin, ctx);
   AddTrashRestore(admin, ctx);

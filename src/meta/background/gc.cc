@@ -45,8 +45,11 @@ Result<Outcome> EmptyDirectory(OpContext& ctx, const GcOptions& o, const std::st
 Result<Outcome> CollectFile(OpContext& ctx, const GcOptions& o, const std::string& gc_key,
                             const Inode& snapshot) {
   InodeId id(snapshot.id());
-  bool has_chunks = snapshot.length() > 0 && snapshot.layout().chain_table_id() != 0;
-  if (has_chunks && !o.remove_chunks) return Outcome::kSkipped;
+  bool has_layout = snapshot.layout().chain_table_id() != 0;
+  if (has_layout && snapshot.length() > 0 && !o.remove_chunks) return Outcome::kSkipped;
+  // With a remover, any file with a layout is cleared on storage: a writer may have stored chunks
+  // without ever reporting a length.
+  bool has_chunks = has_layout && o.remove_chunks;
   auto sp = store::SessionPrefix(id);
   auto open = [&](kv::Transaction& txn) -> Result<bool> {
     HF3FS_TRY_ASSIGN(auto s, txn.GetRange(sp, kv::PrefixEnd(sp), 1));

@@ -5,7 +5,9 @@
 // its own transactions:
 //   - a file with an open write session is skipped (it stays queued);
 //   - a file whose chunks may exist (length > 0 and a layout) needs `remove_chunks`; without one it
-//     stays queued, so chunks are never forgotten;
+//     stays queued, so chunks are never forgotten; with one, every file with a layout has its
+//     chunks removed (also at length 0: a writer may have stored chunks it never reported) before
+//     its inode is deleted;
 //   - otherwise the inode, its xattrs and the entry are deleted;
 //   - a removed directory is emptied in batches: each child entry is cleared and the child loses a
 //     link (subdirectories and last-link files are queued themselves); when empty, the directory

@@ -2,6 +2,8 @@
 // need a remover, and recursive removal of a whole tree.
 #include "meta/background/gc.h"
 
+#include <set>
+
 #include "meta/background/prune.h"
 #include "meta/fsck.h"
 #include "meta/meta_test_util.h"
@@ -135,6 +137,86 @@ TYPED_TEST(GcTest, OldIdempotencyRecordsArePruned) {
   EXPECT_EQ(*PruneIdempotencyRecords(*this->ctx_, this->now_ns_, 2), 0u);
   EXPECT_EQ(*PruneIdempotencyRecords(*this->ctx_, this->now_ns_ + 1, 2), 5u);
   EXPECT_EQ(this->CountKeys(store::kIdempotencyPrefix), 0u);
+}
+
+TYPED_TEST(GcTest, RemoverClearsEveryFileWithALayoutButNotWhileASessionIsOpen) {
+  std::vector<uint64_t> removed;
+  GcOptions o;
+  o.delay = {};
+  o.remove_chunks = [&](const Inode& i) {
+    removed.push_back(i.id());
+    return Status::Ok();
+  };
+  auto busy = this->Create(this->root_, "/busy", O_CREAT | O_WRONLY);
+  auto empty = this->Touch(this->root_, "/empty");  // length 0: chunks may exist all the same
+  ASSERT_OK_META(busy);
+  ASSERT_OK_META(empty);
+  ASSERT_OK_META(this->Remove(this->root_, "/busy"));
+  ASSERT_OK_META(this->Remove(this->root_, "/empty"));
+  auto s = RunGcOnce(*this->ctx_, o);
+  ASSERT_OK_META(s);
+  EXPECT_EQ(s->deleted, 1u);
+  EXPECT_EQ(s->skipped, 1u);
+  EXPECT_EQ(removed, std::vector<uint64_t>{empty->id()});
+  // A failing remover keeps the file queued.
+  CloseReq close;
+  close.set_inode_id(busy->inode().id());
+  close.set_session_id(busy->session_id());
+  ASSERT_OK_META(meta::Close(*this->ctx_, close));
+  o.remove_chunks = [](const Inode&) { return Status(StatusCode::kTimeout, "storage down"); };
+  EXPECT_FALSE(RunGcOnce(*this->ctx_, o).ok());
+  EXPECT_EQ(this->CountKeys(store::kGcPrefix), 1u);
+  o.remove_chunks = [&](const Inode& i) {
+    removed.push_back(i.id());
+    return Status::Ok();
+  };
+  EXPECT_EQ(RunGcOnce(*this->ctx_, o)->deleted, 1u);
+  EXPECT_EQ(removed.back(), busy->inode().id());
+  this->ExpectClean();
+}
+
+TYPED_TEST(GcTest, StaleSessionsAreFoundPerInodeBeforePruning) {
+  ASSERT_OK_META(this->Touch(this->root_, "/f"));
+  ASSERT_OK_META(this->Touch(this->root_, "/g"));
+  OpenReq o;
+  *o.mutable_user() = this->root_;
+  o.set_flags(O_WRONLY);
+  std::vector<std::pair<std::string, uint64_t>> opens = {{"/f", 2}, {"/f", 2}, {"/g", 1}, {"/g", 3}};
+  for (const auto& [path, client] : opens) {
+    *o.mutable_path() = P(path);
+    o.set_client_id(client);
+    ASSERT_OK_META(meta::Open(*this->ctx_, o));
+  }
+  auto stale = FindStaleWriteSessions(*this->ctx_, {1}, this->now_ns_ + 1);
+  ASSERT_OK_META(stale);
+  std::set<uint64_t> ids;
+  for (auto id : *stale) ids.insert(id.value());
+  EXPECT_EQ(stale->size(), 2u);  // /f once (two sessions), /g for client 3
+  EXPECT_EQ(ids, (std::set<uint64_t>{this->Stat(this->root_, "/f")->id(),
+                                     this->Stat(this->root_, "/g")->id()}));
+  EXPECT_EQ(this->CountKeys(store::kSessionPrefix), 4u);  // nothing changed
+  EXPECT_TRUE(FindStaleWriteSessions(*this->ctx_, {1, 2, 3}, this->now_ns_ + 1)->empty());
+}
+
+TYPED_TEST(GcTest, PlanTruncateNamesOnlyFilesAWriterMayCut) {
+  ASSERT_OK_META(this->Touch(this->root_, "/f", 0644));
+  SetAttrReq grow;
+  grow.set_length(5 << 20);
+  ASSERT_OK_META(this->SetAttr(this->root_, "/f", grow));
+  auto plan = [&](const UserInfo& u, std::string path, uint64_t len) {
+    auto r = PlanTruncate(*this->ctx_, u, P(std::move(path)), true, len);
+    HF3FS_CHECK_MSG(r.ok(), "plan: {}", r.status());
+    return r->has_value();
+  };
+  EXPECT_TRUE(plan(this->root_, "/f", 100));
+  EXPECT_FALSE(plan(this->alice_, "/f", 100));       // no write permission: the op says EACCES
+  EXPECT_FALSE(plan(this->root_, "/f", 5 << 20));    // not shorter, no writer
+  EXPECT_FALSE(plan(this->root_, "/f", 6 << 20));
+  EXPECT_FALSE(plan(this->root_, "/nope", 0));       // the op reports ENOENT (or creates)
+  ASSERT_OK_META(this->Mkdir(this->root_, "/d"));
+  EXPECT_FALSE(plan(this->root_, "/d", 0));
+  ASSERT_OK_META(this->Open(this->root_, "/f", O_WRONLY));
+  EXPECT_TRUE(plan(this->root_, "/f", 6 << 20));  // an open writer may have stored more
 }
 
 }  // namespace

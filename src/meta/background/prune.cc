@@ -43,12 +43,45 @@ Result<uint32_t> Prune(OpContext& ctx, std::string_view prefix, uint32_t batch, 
 
 }  // namespace
 
+namespace {
+bool Stale(const WriteSession& s, const std::set<uint64_t>& live_clients,
+           int64_t opened_before_ns) {
+  return s.client_id() != 0 && !live_clients.count(s.client_id()) &&
+         s.opened_ns() < opened_before_ns;
+}
+}  // namespace
+
 Result<uint32_t> PruneWriteSessions(OpContext& ctx, const std::set<uint64_t>& live_clients,
                                     int64_t opened_before_ns, uint32_t batch) {
   return Prune<WriteSession>(ctx, store::kSessionPrefix, batch, [&](const WriteSession& s) {
-    return s.client_id() != 0 && !live_clients.count(s.client_id()) &&
-           s.opened_ns() < opened_before_ns;
+    return Stale(s, live_clients, opened_before_ns);
   });
+}
+
+Result<std::vector<InodeId>> FindStaleWriteSessions(OpContext& ctx,
+                                                    const std::set<uint64_t>& live_clients,
+                                                    int64_t opened_before_ns) {
+  std::string begin(store::kSessionPrefix);
+  auto end = kv::PrefixEnd(begin);
+  std::vector<InodeId> out;
+  while (true) {
+    HF3FS_TRY_ASSIGN(auto r, kv::RunTransaction(
+                                 ctx.engine, ctx.retry,
+                                 [&](kv::Transaction& txn) -> Result<kv::RangeResult> {
+                                   return txn.SnapshotGetRange(begin, end, 1024);
+                                 },
+                                 kv::TxnOptions{.read_only = true}));
+    for (const auto& kv : r.kvs) {
+      WriteSession s;
+      if (!s.ParseFromString(kv.value)) return Status(StatusCode::kDataCorruption, "session");
+      if (!Stale(s, live_clients, opened_before_ns)) continue;
+      // SESS + inode id (8 B LE) + session id: sessions of one inode are adjacent.
+      InodeId id(store::ReadLE64(std::string_view(kv.key).substr(store::kSessionPrefix.size())));
+      if (out.empty() || out.back() != id) out.push_back(id);
+    }
+    if (!r.has_more || r.kvs.empty()) return out;
+    begin = kv::KeyAfter(r.kvs.back().key);
+  }
 }
 
 Result<uint32_t> PruneIdempotencyRecords(OpContext& ctx, int64_t created_before_ns,

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <set>
+#include <vector>
 
 #include "meta/ops/ops.h"
 
@@ -16,6 +17,13 @@ namespace hf3fs::meta {
 // opened before `opened_before_ns` (a session opened after the live list was taken is kept).
 Result<uint32_t> PruneWriteSessions(OpContext& ctx, const std::set<uint64_t>& live_clients,
                                     int64_t opened_before_ns, uint32_t batch = 256);
+
+// The distinct inodes that PruneWriteSessions(live_clients, opened_before_ns) would take a session
+// from, read without changing anything (the server fixes their lengths from storage first, so a
+// crash in between leaves the sessions to be pruned, and the lengths fixed, on the next pass).
+Result<std::vector<InodeId>> FindStaleWriteSessions(OpContext& ctx,
+                                                    const std::set<uint64_t>& live_clients,
+                                                    int64_t opened_before_ns);
 
 // Removes idempotency records created before `created_before_ns`.
 Result<uint32_t> PruneIdempotencyRecords(OpContext& ctx, int64_t created_before_ns,

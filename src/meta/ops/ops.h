@@ -70,4 +70,14 @@ Result<GcStatusRsp> GcStatus(OpContext& ctx, const GcStatusReq& req);           
 Result<ListTrashRsp> ListTrash(OpContext& ctx, const ListTrashReq& req);           // trash.cc
 Result<RestoreTrashRsp> RestoreTrash(OpContext& ctx, const RestoreTrashReq& req);  // trash.cc
 
+// Read-only preparation of ops that need storage (storage_prep.cc). PlanTruncate: the file a
+// request truncating `path` to `new_length` would cut on storage, when the caller may write it,
+// it has a layout, and chunks past `new_length` may exist (the length shrinks, or a write session
+// is open: a writer may have stored chunks it has not reported); nullopt otherwise, including
+// every namespace error (the op itself then reports it). Fails only when the KV store does.
+Result<std::optional<Inode>> PlanTruncate(OpContext& ctx, const UserInfo& user,
+                                          const PathAt& path, bool follow, uint64_t new_length);
+// Inode `id` (nullopt when it does not exist), from a snapshot without conflicts.
+Result<std::optional<Inode>> LoadInode(OpContext& ctx, InodeId id);
+
 }  // namespace hf3fs::meta
