@@ -289,6 +289,14 @@ nlohmann::json RunMetaBench(const MetaBenchOptions& o) {
     if (r.is_object()) r = nlohmann::json::array({r});
     for (auto& run : r) {
       errors += run["errors"].get<uint64_t>();
+      if (!run.contains("error")) {
+        // One key per (backend, clients), e.g. "rocksdb_c8", with the four rates.
+        out[fmt::format("{}_c{}", run["backend"].get<std::string>(), run["clients"].get<int>())] = {
+            {"create_per_s", run["create_per_s"]},
+            {"stat_per_s", run["stat_per_s"]},
+            {"readdir_entries_per_s", run["readdir_entries_per_s"]},
+            {"unlink_per_s", run["unlink_per_s"]}};
+      }
       out["results"].push_back(std::move(run));
     }
   }
