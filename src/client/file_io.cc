@@ -15,7 +15,7 @@ namespace asio = boost::asio;
 
 Result<FileLayout> FileLayout::Make(const meta::Inode& inode, const RoutingView& view) {
   const auto& l = inode.layout();
-  if (l.chain_table_id() == 0 && l.chains_size() == 0) {
+  if (l.chain_table_id() == 0 || l.stripe_size() == 0) {  // meta's "no layout"
     return MakeStatus(StatusCode::kInvalidArgument,
                       "inode {} has no layout (set a default layout on its directory with "
                       "`hf3fs admin set-layout`)",

@@ -84,13 +84,14 @@ template <typename T>
 T RunSync(boost::asio::io_context& ctx, awaitable<T> task) {
   std::promise<T> promise;
   auto fut = promise.get_future();
-  boost::asio::co_spawn(ctx, std::move(task), [&promise](std::exception_ptr e, T value) {
-    if (e) {
-      promise.set_exception(e);
-    } else {
-      promise.set_value(std::move(value));
-    }
-  });
+  boost::asio::co_spawn(
+      ctx,
+      [&promise, t = std::move(task)]() mutable -> awaitable<void> {
+        promise.set_value(co_await std::move(t));
+      },
+      [&promise](std::exception_ptr e) {
+        if (e) promise.set_exception(e);
+      });
   return fut.get();
 }
 }  // namespace hf3fs::client
