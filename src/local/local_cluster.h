@@ -42,7 +42,7 @@ struct LocalClusterOptions {
   // Children are killed when this process dies (tests); off for a detached cluster.
   bool die_with_parent = true;
   // Metadata and mount (fixed when the cluster is first created, except `mount`).
-  bool meta = true;                      // run a meta server
+  bool meta = false;                     // run a meta server (`hf3fs local` does)
   std::string meta_store = "rocksdb";    // "rocksdb" or "postgres"
   uint32_t meta_node_id = 50;
   uint64_t chunk_size = 1ull << 20;      // root directory's default layout

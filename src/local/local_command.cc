@@ -13,6 +13,7 @@ namespace hf3fs::local {
 namespace {
 
 struct Args {
+  Args() { o.meta = true; }  // `hf3fs local` clusters always have a meta server
   LocalClusterOptions o;
   bool detach = false;
   bool json = false;

@@ -676,9 +676,11 @@ TEST(LocalCli, UpStatusDownUpKeepsData) {
     return json::parse(r.out, nullptr, false);
   };
   auto s = status();
-  ASSERT_EQ(s["processes"].size(), 4u) << s.dump();
+  ASSERT_EQ(s["processes"].size(), 5u) << s.dump();  // mgmtd, 3 storage, meta
   for (auto& p : s["processes"]) EXPECT_EQ(p["state"], "running") << p.dump();
   EXPECT_EQ(s["processes"][0]["role"], "mgmtd");
+  EXPECT_EQ(s["processes"][4]["role"], "meta");
+  EXPECT_TRUE(s["mount"].is_null()) << s.dump();
   // A second up while it runs is refused with what to do.
   auto again = hf3fs({"local", "up", "--dir", cdir, "--detach"});
   EXPECT_NE(again.exit_code, 0);
