@@ -47,20 +47,29 @@ Result<FileLayout> FileLayout::Make(const meta::Inode& inode, const RoutingView&
                         l.chain_table_id());
     }
   }
+  // Chunk i uses stripe slot i mod stripe: resolve every slot once (the shuffle allocates).
+  uint32_t stripe = l.stripe_size();
+  if (stripe > meta::kMaxStripe) {
+    return MakeStatus(StatusCode::kInvalidArgument, "inode {} has stripe {} (max {})", inode.id(),
+                      stripe, meta::kMaxStripe);
+  }
+  out.slots_.reserve(stripe);
+  for (uint32_t i = 0; i < stripe; ++i) {
+    auto c = meta::ChainOfChunk(l, out.table_, i);
+    if (!c.ok()) return c.status();
+    out.slots_.push_back(*c);
+  }
   return out;
 }
 
 ChainId FileLayout::ChainOf(uint64_t chunk_index) const {
-  auto c = meta::ChainOfChunk(layout_, table_, chunk_index);
-  return c.ok() ? ChainId(*c) : ChainId();
+  return ChainId(slots_[chunk_index % slots_.size()]);
 }
 
 std::vector<ChainId> FileLayout::Chains() const {
   std::vector<ChainId> out;
-  uint32_t n = layout_.chains_size() > 0 ? layout_.chains_size() : layout_.stripe_size();
-  for (uint32_t i = 0; i < std::max(n, 1u); ++i) {
-    ChainId c = ChainOf(i);
-    if (std::find(out.begin(), out.end(), c) == out.end()) out.push_back(c);
+  for (uint32_t c : slots_) {
+    if (std::find(out.begin(), out.end(), ChainId(c)) == out.end()) out.push_back(ChainId(c));
   }
   return out;
 }
@@ -81,7 +90,27 @@ awaitable<Result<FileLayout>> FileIo::Layout(const meta::Inode& inode) {
     view = routing_.View();
     if (!view) co_return Status(StatusCode::kUnavailable, "no routing info from mgmtd");
   }
+  auto same = [](const meta::Layout& a, const meta::Layout& b) {
+    return a.chain_table_id() == b.chain_table_id() &&
+           a.chain_table_version() == b.chain_table_version() &&
+           a.chunk_size() == b.chunk_size() && a.stripe_size() == b.stripe_size() &&
+           a.first_chain() == b.first_chain() && a.seed() == b.seed() &&
+           std::equal(a.chains().begin(), a.chains().end(), b.chains().begin(), b.chains().end());
+  };
+  {
+    std::lock_guard lock(cache_mu_);
+    auto it = cache_.find(inode.id());
+    if (it != cache_.end() && it->second.routing_version == view->version() &&
+        same(it->second.layout, inode.layout())) {
+      co_return it->second.resolved;
+    }
+  }
   auto layout = FileLayout::Make(inode, *view);
+  if (layout.ok()) {
+    std::lock_guard lock(cache_mu_);
+    if (cache_.size() >= 4096) cache_.clear();
+    cache_[inode.id()] = Cached{view->version(), inode.layout(), *layout};
+  }
   if (!layout.ok() && inode.layout().chains_size() == 0) {
     // A chain table newer than our routing info: refresh once.
     HF3FS_CO_TRY(co_await routing_.Refresh(view->version() + 1));

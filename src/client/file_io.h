@@ -7,7 +7,9 @@
 // stop at the file length the caller passes. Thread-safe.
 #pragma once
 
+#include <mutex>
 #include <span>
+#include <unordered_map>
 #include <vector>
 
 #include "client/mgmtd_client.h"
@@ -31,6 +33,7 @@ class FileLayout {
  private:
   meta::Layout layout_;
   std::vector<uint32_t> table_;
+  std::vector<uint32_t> slots_;  // chain of stripe slot i (computed once per layout)
 };
 
 // The id of chunk `index` of inode `inode` (same bytes as chunk::MakeChunkId).
@@ -59,6 +62,14 @@ class FileIo {
 
   StorageClient& storage_;
   RoutingCache& routing_;
+  // Resolved layouts of recently used files, valid for one routing version.
+  struct Cached {
+    uint64_t routing_version = 0;
+    meta::Layout layout;
+    FileLayout resolved;
+  };
+  std::mutex cache_mu_;
+  std::unordered_map<uint64_t, Cached> cache_;
 };
 
 }  // namespace hf3fs::client

@@ -592,15 +592,16 @@ void FuseFs::Read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_
       inode = st->inode;
       length = std::max(st->inode.length(), st->written_end);
     }
-    std::vector<uint8_t> buf(size);
-    auto n = co_await client_.io().Read(inode, length, static_cast<uint64_t>(off), buf);
+    std::unique_ptr<uint8_t[]> buf(new uint8_t[size]);  // not zeroed: Read fills it
+    auto n = co_await client_.io().Read(inode, length, static_cast<uint64_t>(off),
+                                        std::span<uint8_t>(buf.get(), size));
     if (!n.ok()) {
       HF3FS_LOG_WARN("fuse.read_failed inode={} offset={} size={} error=\"{}\"", inode.id(), off,
                      size, n.status());
       fuse_reply_err(req, Errno(n.status()));
       co_return;
     }
-    fuse_reply_buf(req, reinterpret_cast<const char*>(buf.data()), *n);
+    fuse_reply_buf(req, reinterpret_cast<const char*>(buf.get()), *n);
   });
 }
 
@@ -633,18 +634,35 @@ void FuseFs::Write(fuse_req_t req, fuse_ino_t, const char* buf, size_t size, off
       st->written_end = std::max(st->written_end, offset + size);
       st->length_dirty = true;
       st->mtime_ns = now;
-      bool full = st->buf.size() >= cap;
-      fuse_reply_write(req, size);
-      if (full) {
-        Spawn([this, st]() -> awaitable<void> {
-          auto guard = co_await st->io.Scoped();
-          Status s = co_await FlushBufferLocked(*st);
-          if (!s.ok()) {
-            std::lock_guard lock(st->mu);
-            if (st->error.ok()) st->error = s;
-          }
-        });
+      if (st->buf.size() < cap) {
+        fuse_reply_write(req, size);
+        return;
       }
+      // Full: write it out in the background while the application fills the next buffer, but
+      // answer this write only once the previous flush is done (the io lock is ours). At most
+      // two buffers per file are in memory, and a writer faster than the chains is slowed to
+      // their pace.
+      Spawn([this, st, req, size]() -> awaitable<void> {
+        auto guard = co_await st->io.Scoped();
+        std::vector<uint8_t> data;
+        uint64_t offset;
+        meta::Inode inode;
+        {
+          std::lock_guard lock(st->mu);
+          data.swap(st->buf);
+          offset = st->buf_offset;
+          inode = st->inode;
+        }
+        fuse_reply_write(req, size);
+        if (data.empty()) co_return;
+        Status s = co_await client_.io().Write(inode, offset, data);
+        if (!s.ok()) {
+          HF3FS_LOG_WARN("fuse.flush_failed inode={} offset={} bytes={} error=\"{}\"", st->id,
+                         offset, data.size(), s);
+          std::lock_guard lock(st->mu);
+          if (st->error.ok()) st->error = s;
+        }
+      });
       return;
     }
   }
