@@ -34,11 +34,13 @@ def test_kill_storage_during_fio_verify(cluster, work):
     cluster.wait_healthy()
     victim = "storage1"
     pid = cluster.pid(victim)
-    # Size-based (not time_based): 4 jobs x 96 MiB of 1 MiB direct writes, then the verify pass.
-    argv = fio_args(work, "--rw=write", "--bs=1m", "--size=96m", "--numjobs=4", "--direct=1")
+    # Size-based (not time_based): 4 jobs x 96 MiB of 1 MiB direct writes, each job limited to
+    # 4 MiB/s so the write phase lasts ~24 s whatever the machine's speed, then the verify pass.
+    job = ["--rw=write", "--bs=1m", "--size=96m", "--numjobs=4", "--direct=1"]
+    argv = fio_args(work, *job, "--rate=4m")
     fio = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        time.sleep(3)
+        time.sleep(6)
         assert fio.poll() is None, "fio finished before the crash: make the job larger"
         os.kill(pid, signal.SIGKILL)
         out, err = fio.communicate(timeout=300)
@@ -54,8 +56,7 @@ def test_kill_storage_during_fio_verify(cluster, work):
     cluster.wait_healthy(timeout=180)
     # The data reads back intact from the cluster (every replica serving again).
     drop_caches()
-    r = subprocess.run(fio_args(work, "--rw=write", "--bs=1m", "--size=96m", "--numjobs=4",
-                                "--direct=1", "--verify_only=1"),
+    r = subprocess.run(fio_args(work, *job, "--verify_only=1"),
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
 
