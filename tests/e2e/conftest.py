@@ -114,7 +114,9 @@ class Cluster:
 @pytest.fixture(scope="session")
 def cluster():
     assert os.path.exists(BIN), f"hf3fs binary not found at {BIN} (set HF3FS_BIN)"
-    assert os.geteuid() == 0, "the e2e suite mounts and creates users: run it as root"
+    # ctest reports this as skipped (SKIP_REGULAR_EXPRESSION in tests/CMakeLists.txt).
+    if os.geteuid() != 0 or not os.path.exists("/dev/fuse"):
+        pytest.skip("hf3fs e2e needs root and /dev/fuse (it mounts, drops caches and adds users)")
     d = tempfile.mkdtemp(prefix="hf3fs-e2e-")
     os.chmod(d, 0o755)  # other users must reach the mount point
     c = Cluster(d)
