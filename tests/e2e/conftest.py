@@ -121,8 +121,8 @@ def cluster():
     os.chmod(d, 0o755)  # other users must reach the mount point
     c = Cluster(d)
     try:
-        c.up()
-        # The root directory is root's 0755; give tests a world-writable area.
+        # HF3FS_E2E_META_STORE=postgres runs the suite with meta on PostgreSQL.
+        c.up(["--meta-store", os.environ.get("HF3FS_E2E_META_STORE", "rocksdb")])
         yield c
     finally:
         r = c.down()
