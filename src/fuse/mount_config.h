@@ -22,8 +22,15 @@ struct MountSection : config::Section {
                                  "user_allow_other in /etc/fuse.conf when not mounted by root)"};
   config::Item<double> attr_timeout{this, "attr_timeout", 1.0,
                                     "seconds the kernel caches attributes", {.hot = true}};
-  config::Item<double> entry_timeout{this, "entry_timeout", 1.0,
-                                     "seconds the kernel caches name lookups", {.hot = true}};
+  // 0 by default: without default_permissions the kernel never checks search (x) permission on
+  // the directories of a path itself; meta checks it on each lookup. A cached lookup would let
+  // another user reach a file below a directory it may not search (e.g. 0700) once anyone had
+  // looked it up, and would hide removals done elsewhere (another mount, a recursive remove).
+  config::Item<double> entry_timeout{
+      this, "entry_timeout", 0.0,
+      "seconds the kernel caches name lookups (> 0 skips meta's search-permission checks on "
+      "cached paths: only for mounts with one user)",
+      {.hot = true}};
   config::Item<double> negative_timeout{
       this, "negative_timeout", 0.0, "seconds the kernel caches 'no such name'", {.hot = true}};
   config::Item<bool> direct_io{this, "direct_io", false,

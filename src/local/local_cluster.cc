@@ -457,6 +457,38 @@ void LocalCluster::Down(Duration timeout) {
   if (!options_.mount.empty() && IsMounted(options_.mount)) umount2(options_.mount.c_str(), MNT_DETACH);
 }
 
+Status LocalCluster::Restart(const std::string& name, Duration timeout) {
+  bool known = name == "mgmtd" || (name == "meta" && options_.meta) ||
+               (name == "postgres" && options_.meta && options_.meta_store == "postgres") ||
+               (name == "mount" && !options_.mount.empty());
+  uint32_t storage = 0;
+  if (name.rfind("storage", 0) == 0 && name.size() > 7 &&
+      name.find_first_not_of("0123456789", 7) == std::string::npos) {
+    storage = static_cast<uint32_t>(std::stoul(name.substr(7)));
+    known = storage < options_.storage_nodes;
+  }
+  if (!known) return MakeStatus(StatusCode::kInvalidArgument, "{} has no process {}", options_.dir, name);
+  if (pid_t pid = LivePid(name); pid != 0) {
+    kill(pid, name == "postgres" ? SIGINT : SIGTERM);
+    auto end = std::chrono::steady_clock::now() + timeout;
+    while (LivePid(name) != 0 && std::chrono::steady_clock::now() < end) {
+      std::this_thread::sleep_for(20ms);
+    }
+    if (LivePid(name) != 0) {
+      kill(pid, SIGKILL);
+      for (int i = 0; i < 250 && LivePid(name) != 0; ++i) std::this_thread::sleep_for(20ms);
+    }
+    if (LivePid(name) != 0) {
+      return MakeStatus(StatusCode::kTimeout, "{} (pid {}) did not stop", name, pid);
+    }
+  }
+  if (name == "mgmtd") return StartMgmtd();
+  if (name == "meta") return StartMeta();
+  if (name == "postgres") return StartPostgres();
+  if (name == "mount") return StartMount();
+  return StartStorage(storage);
+}
+
 LocalCluster::AdminResult LocalCluster::Admin(std::vector<std::string> args, Duration timeout) {
   std::vector<std::string> argv = {options_.binary, "admin"};
   argv.insert(argv.end(), args.begin(), args.end());

@@ -129,6 +129,10 @@ class LocalCluster {
   // Stops every running process of the cluster (SIGTERM, SIGKILL after `timeout`), including
   // those another invocation started.
   void Down(Duration timeout = std::chrono::seconds(10));
+  // Stops the process `name` ("mgmtd", "storage<i>", "postgres", "meta" or "mount") if it runs
+  // (SIGTERM, SIGKILL after `timeout`), then starts it again; the rest of the cluster keeps
+  // running (e.g. a storage node after a crash, or meta).
+  Status Restart(const std::string& name, Duration timeout = std::chrono::seconds(10));
 
   // Every target in a chain is SERVING and reported UPTODATE by its node.
   Status WaitHealthy(Duration timeout);

@@ -160,6 +160,26 @@ void AddLocalCommands(CLI::App& app, CliContext& ctx) {
   }
   {
     auto a = std::make_shared<Args>();
+    auto name = std::make_shared<std::string>();
+    auto* cmd = local->add_subcommand(
+        "restart",
+        "stop one process of a running cluster if it runs, then start it again in the background "
+        "(e.g. a storage node after kill -9); the others keep running");
+    cmd->add_option("--dir", a->o.dir, "the cluster's directory")->required();
+    cmd->add_option("--name", *name, "mgmtd, storage<i>, postgres, meta or mount")->required();
+    cmd->callback([a, name, &ctx] {
+      a->o.dir = std::filesystem::absolute(a->o.dir).string();
+      auto c = OpenExisting(*a);
+      if (!c.ok()) return (void)Fail(ctx, c.status(), false);
+      Status st = (*c)->Restart(*name);
+      if (!st.ok()) return (void)Fail(ctx, st, false);
+      (*c)->Detach();
+      std::cout << "restarted " << *name << std::endl;
+      ctx.exit_code = kExitOk;
+    });
+  }
+  {
+    auto a = std::make_shared<Args>();
     auto* cmd = local->add_subcommand("down", "stop every process of the cluster (data stays)");
     cmd->add_option("--dir", a->o.dir, "the cluster's directory")->required();
     cmd->callback([a, &ctx] {

@@ -1,0 +1,136 @@
+"""Crashes during I/O: a storage node and the meta server are killed with SIGKILL while clients
+work through the mount; the work completes, and the cluster heals once the process is back."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import drop_caches
+
+MiB = 1 << 20
+
+
+def fio_args(directory, *extra):
+    return ["fio", "--name=crash", f"--directory={directory}", "--ioengine=psync",
+            "--verify=crc32c", "--do_verify=1", "--verify_fatal=1", "--verify_dump=0",
+            "--output-format=json", *extra]
+
+
+def check_fio(r):
+    assert r.returncode == 0, f"fio failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+    report = json.loads(r.stdout[r.stdout.index("{"):])
+    for job in report["jobs"]:
+        assert job["error"] == 0, job
+        assert job["read"]["io_bytes"] >= job["write"]["io_bytes"] > 0, job
+
+
+@pytest.mark.skipif(shutil.which("fio") is None, reason="fio is not installed")
+def test_kill_storage_during_fio_verify(cluster, work):
+    cluster.wait_healthy()
+    victim = "storage1"
+    pid = cluster.pid(victim)
+    # Size-based (not time_based): 4 jobs x 96 MiB of 1 MiB direct writes, each job limited to
+    # 4 MiB/s so the write phase lasts ~24 s whatever the machine's speed, then the verify pass.
+    job = ["--rw=write", "--bs=1m", "--size=96m", "--numjobs=4", "--direct=1"]
+    argv = fio_args(work, *job, "--rate=4m")
+    fio = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(6)
+        assert fio.poll() is None, "fio finished before the crash: make the job larger"
+        os.kill(pid, signal.SIGKILL)
+        out, err = fio.communicate(timeout=300)
+    finally:
+        if fio.poll() is None:
+            fio.kill()
+            fio.wait()
+    check_fio(subprocess.CompletedProcess(argv, fio.returncode, out, err))
+    assert victim not in cluster.pids()
+    # The chains lost a replica: bring the node back and wait for it to catch up (resync).
+    cluster.restart(victim)
+    assert cluster.pid(victim) != pid
+    cluster.wait_healthy(timeout=180)
+    # The data reads back intact from the cluster (every replica serving again).
+    drop_caches()
+    r = subprocess.run(fio_args(work, *job, "--verify_only=1"),
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+
+
+class MetaLoad(threading.Thread):
+    """create + write, rename, stat, unlink in a loop; records every failure and progress times."""
+
+    def __init__(self, directory):
+        super().__init__(daemon=True)
+        self.dir = directory
+        self.stop = threading.Event()
+        self.errors = []
+        self.done = 0
+        self.stamps = []  # (time, ops done)
+
+    def run(self):
+        i = 0
+        while not self.stop.is_set():
+            a, b = self.dir / f"f{i}", self.dir / f"g{i}"
+            try:
+                with open(a, "wb") as f:
+                    f.write(b"%d" % i)
+                os.rename(a, b)
+                assert os.stat(b).st_size == len(b"%d" % i)
+                with open(b, "rb") as f:
+                    assert f.read() == b"%d" % i
+                if i % 3:
+                    os.unlink(b)
+                os.mkdir(self.dir / f"d{i}")
+                os.rmdir(self.dir / f"d{i}")
+            except (OSError, AssertionError) as e:
+                self.errors.append((i, repr(e)))
+                if len(self.errors) > 20:
+                    return
+            i += 1
+            self.done = i
+            self.stamps.append((time.time(), i))
+
+
+@pytest.mark.xfail(
+    os.environ.get("HF3FS_E2E_META_STORE") == "postgres", strict=False,
+    reason="with meta on PostgreSQL, about 1 run in 4 the loop stops for over 2 minutes after "
+           "meta is killed and restarted: the mount logs one META_CLOSE failover and no further "
+           "retry, the restarted meta logs no error, and the stuck file operation outlives "
+           "MetaClient's 60 s call timeout (a FUSE request apparently never answered; not yet "
+           "diagnosed). RocksDB-backed meta passes reliably.")
+def test_kill_meta_during_metadata_load(cluster, work):
+    load = MetaLoad(work)
+    load.start()
+    try:
+        time.sleep(2)
+        before = load.done
+        assert before > 0, "no progress before the crash"
+        pid = cluster.pid("meta")
+        os.kill(pid, signal.SIGKILL)
+        killed_at = time.time()
+        time.sleep(1)
+        cluster.restart("meta")
+        assert cluster.pid("meta") != pid
+        # The loop resumes on its own: the client retries against the restarted server.
+        deadline = time.time() + 60
+        while time.time() < deadline and load.done < before + 50:
+            time.sleep(0.2)
+        stalled = max((t for t, _ in load.stamps if t > killed_at), default=None)
+        assert load.done >= before + 50, f"no progress after the restart ({load.done} ops)"
+    finally:
+        load.stop.set()
+        load.join(60)
+    assert not load.errors, f"operations failed across the meta crash: {load.errors[:5]}"
+    assert stalled is not None
+    # Every name left is there exactly as the loop left it.
+    names = set(os.listdir(work))
+    expect = {f"g{i}" for i in range(load.done) if i % 3 == 0}
+    assert names == expect, (sorted(names - expect)[:10], sorted(expect - names)[:10])
+    drop_caches()
+    r = cluster.admin("fsck", "--meta", cluster.meta_address(), "--json", check=False)
+    assert r.returncode == 0, f"fsck found problems ({r.returncode}):\n{r.stdout}\n{r.stderr}"
