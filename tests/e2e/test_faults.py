@@ -17,7 +17,7 @@ MiB = 1 << 20
 
 def fio_args(directory, *extra):
     return ["fio", "--name=crash", f"--directory={directory}", "--ioengine=psync",
-            "--verify=crc32c", "--do_verify=1", "--verify_fatal=1", "--verify_dump=0",
+            "--verify=crc32c", "--do_verify=1", "--verify_state_save=0", "--verify_fatal=1", "--verify_dump=0",
             "--output-format=json", *extra]
 
 

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.skipif(shutil.which("fio") is None, reason="fio is not 
 def run_fio(directory, name, *args, timeout=300):
     """Runs one fio job group with crc32c verification; returns fio's JSON report."""
     argv = ["fio", f"--name={name}", f"--directory={directory}", "--ioengine=psync",
-            "--verify=crc32c", "--do_verify=1", "--verify_fatal=1", "--verify_dump=0",
+            "--verify=crc32c", "--do_verify=1", "--verify_state_save=0", "--verify_fatal=1", "--verify_dump=0",
             "--group_reporting=0", "--output-format=json", *args]
     r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
     assert r.returncode == 0, f"fio {' '.join(args)} failed ({r.returncode}):\n{r.stdout[-3000:]}" \
