@@ -1087,9 +1087,13 @@ void FuseFs::Ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void*, fuse
       fuse_reply_err(req, EINVAL);
       return;
     }
-    Spawn([this, req, r]() -> awaitable<void> {
+    Spawn([this, req, r, ino]() -> awaitable<void> {
       auto rsp = co_await client_.meta().Call<meta::RemoveRsp>(meta::META_REMOVE, r);
       if (rsp.ok()) {
+        // The kernel still caches the entry: drop it, so the name is gone at once (an ioctl
+        // holds no directory lock, so this cannot deadlock).
+        const std::string& name = r.path().path();
+        fuse_lowlevel_notify_inval_entry(session_, ino, name.data(), name.size());
         fuse_reply_ioctl(req, 0, nullptr, 0);
       } else {
         fuse_reply_err(req, Errno(rsp.status()));
@@ -1181,9 +1185,13 @@ void FuseFs::Init(fuse_conn_info* conn) {
   want(FUSE_CAP_EXPORT_SUPPORT);
   want(FUSE_CAP_HANDLE_KILLPRIV);
   conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
-  // The kernel applies the umask (no FUSE_CAP_DONT_MASK), flock/fcntl locks stay local to this
-  // machine (no lock operations), and POSIX ACLs are enforced by meta, not by the kernel.
-  conn->want &= ~(FUSE_CAP_POSIX_ACL | FUSE_CAP_FLOCK_LOCKS | FUSE_CAP_POSIX_LOCKS);
+  // Permissions are checked twice: by the kernel (POSIX ACLs on, which turns on
+  // default_permissions) from cached attributes and ACLs, so paths whose entries the kernel
+  // caches are still checked for every user, and by meta on every operation that reaches it.
+  // The kernel applies the umask (no FUSE_CAP_DONT_MASK); flock/fcntl locks stay local to this
+  // machine (no lock operations).
+  want(FUSE_CAP_POSIX_ACL);
+  conn->want &= ~(FUSE_CAP_FLOCK_LOCKS | FUSE_CAP_POSIX_LOCKS);
 }
 
 namespace {

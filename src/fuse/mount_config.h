@@ -27,9 +27,9 @@ struct MountSection : config::Section {
   // another user reach a file below a directory it may not search (e.g. 0700) once anyone had
   // looked it up, and would hide removals done elsewhere (another mount, a recursive remove).
   config::Item<double> entry_timeout{
-      this, "entry_timeout", 0.0,
-      "seconds the kernel caches name lookups (> 0 skips meta's search-permission checks on "
-      "cached paths: only for mounts with one user)",
+      this, "entry_timeout", 1.0,
+      "seconds the kernel caches name lookups (permissions on cached paths are checked by the "
+      "kernel from cached attributes and ACLs)",
       {.hot = true}};
   config::Item<double> negative_timeout{
       this, "negative_timeout", 0.0, "seconds the kernel caches 'no such name'", {.hot = true}};
