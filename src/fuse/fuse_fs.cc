@@ -38,13 +38,20 @@ meta::PathAt At(uint64_t parent, const char* name = "") {
 
 mode_t TypeBits(meta::InodeType t) {
   switch (t) {
-    case meta::INODE_DIRECTORY: return S_IFDIR;
-    case meta::INODE_SYMLINK: return S_IFLNK;
-    case meta::INODE_FIFO: return S_IFIFO;
-    case meta::INODE_SOCKET: return S_IFSOCK;
-    case meta::INODE_CHAR_DEVICE: return S_IFCHR;
-    case meta::INODE_BLOCK_DEVICE: return S_IFBLK;
-    default: return S_IFREG;
+    case meta::INODE_DIRECTORY:
+      return S_IFDIR;
+    case meta::INODE_SYMLINK:
+      return S_IFLNK;
+    case meta::INODE_FIFO:
+      return S_IFIFO;
+    case meta::INODE_SOCKET:
+      return S_IFSOCK;
+    case meta::INODE_CHAR_DEVICE:
+      return S_IFCHR;
+    case meta::INODE_BLOCK_DEVICE:
+      return S_IFBLK;
+    default:
+      return S_IFREG;
   }
 }
 
@@ -176,16 +183,23 @@ void FuseFs::FillAttr(const meta::Inode& inode, struct stat* s) {
   s->st_gid = inode.gid();
   uint64_t size = 0;
   switch (inode.type()) {
-    case meta::INODE_FILE: size = inode.length(); break;
-    case meta::INODE_SYMLINK: size = inode.symlink_target().size(); break;
-    case meta::INODE_DIRECTORY: size = 4096; break;
-    default: break;
+    case meta::INODE_FILE:
+      size = inode.length();
+      break;
+    case meta::INODE_SYMLINK:
+      size = inode.symlink_target().size();
+      break;
+    case meta::INODE_DIRECTORY:
+      size = 4096;
+      break;
+    default:
+      break;
   }
   s->st_size = static_cast<off_t>(size);
   s->st_blocks = static_cast<blkcnt_t>((size + 511) / 512);
   uint64_t chunk = inode.layout().chunk_size();
-  s->st_blksize = chunk >= 4096 ? static_cast<blksize_t>(std::min<uint64_t>(chunk, 4ull << 20))
-                                : 4096;
+  s->st_blksize =
+      chunk >= 4096 ? static_cast<blksize_t>(std::min<uint64_t>(chunk, 4ull << 20)) : 4096;
   s->st_rdev = static_cast<dev_t>(inode.rdev());
   s->st_atim = FromNs(inode.atime_ns());
   s->st_mtim = FromNs(inode.mtime_ns());
@@ -434,7 +448,8 @@ void FuseFs::Link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const ch
   });
 }
 
-// ---- files ---------------------------------------------------------------------------------------
+// ---- files
+// ---------------------------------------------------------------------------------------
 
 void FuseFs::Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   meta::OpenReq r;
@@ -459,6 +474,7 @@ void FuseFs::Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     }
     info.fh = reinterpret_cast<uint64_t>(h);
     info.direct_io = config_.direct_io.Get() || (info.flags & O_DIRECT);
+    h->direct = info.direct_io;
     info.keep_cache = 0;
     if (fuse_reply_open(req, &info) == -ENOENT) {
       // The opener was interrupted: undo.
@@ -492,6 +508,7 @@ void FuseFs::Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t 
     }
     info.fh = reinterpret_cast<uint64_t>(h);
     info.direct_io = config_.direct_io.Get() || (info.flags & O_DIRECT);
+    h->direct = info.direct_io;
     info.keep_cache = 0;
     fuse_entry_param e;
     std::memset(&e, 0, sizeof(e));
@@ -611,7 +628,8 @@ void FuseFs::Write(fuse_req_t req, fuse_ino_t, const char* buf, size_t size, off
   auto st = h->state;
   uint64_t offset = static_cast<uint64_t>(off);
   uint64_t cap = config_.write_buffer.Get();
-  bool direct = fi->direct_io || cap == 0 || size >= cap;
+  // (The kernel does not pass the open's direct_io flag with writes: the handle remembers it.)
+  bool direct = h->direct || cap == 0 || size >= cap;
   int64_t now = NowNs();
   if (!direct) {
     std::lock_guard lock(st->mu);
@@ -621,9 +639,9 @@ void FuseFs::Write(fuse_req_t req, fuse_ino_t, const char* buf, size_t size, off
       fuse_reply_err(req, Errno(e));
       return;
     }
-    bool fits = st->buf.empty() ? true
-                                : (offset == st->buf_offset + st->buf.size() &&
-                                   st->buf.size() + size <= cap);
+    bool fits = st->buf.empty()
+                    ? true
+                    : (offset == st->buf_offset + st->buf.size() && st->buf.size() + size <= cap);
     if (fits) {
       if (st->buf.empty()) {
         st->buf_offset = offset;
@@ -685,15 +703,19 @@ void FuseFs::Write(fuse_req_t req, fuse_ino_t, const char* buf, size_t size, off
     }
     if (!direct) {
       std::lock_guard lock(st->mu);
-      st->buf_offset = offset;
-      st->buf_since = Clock::now();
-      st->buf.reserve(config_.write_buffer.Get());
-      st->buf.assign(data.begin(), data.end());
-      st->written_end = std::max(st->written_end, offset + data.size());
-      st->length_dirty = true;
-      st->mtime_ns = now;
-      fuse_reply_write(req, data.size());
-      co_return;
+      // A concurrent write (mmap writeback) may have started a buffer while we waited for the
+      // io lock: never replace it; write through instead (below).
+      if (st->buf.empty()) {
+        st->buf_offset = offset;
+        st->buf_since = Clock::now();
+        st->buf.reserve(config_.write_buffer.Get());
+        st->buf.assign(data.begin(), data.end());
+        st->written_end = std::max(st->written_end, offset + data.size());
+        st->length_dirty = true;
+        st->mtime_ns = now;
+        fuse_reply_write(req, data.size());
+        co_return;
+      }
     }
     meta::Inode inode;
     {
@@ -761,8 +783,8 @@ void FuseFs::Release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
       }
       auto rsp = co_await client_.meta().Call<meta::CloseRsp>(meta::META_CLOSE, r);
       if (!rsp.ok()) {
-        HF3FS_LOG_WARN("fuse.close_failed inode={} session={:x} error=\"{}\"", st.id,
-                       h->session_id, rsp.status());
+        HF3FS_LOG_WARN("fuse.close_failed inode={} session={:x} error=\"{}\"", st.id, h->session_id,
+                       rsp.status());
       }
     }
     ReleaseState(h->state);
@@ -770,7 +792,8 @@ void FuseFs::Release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   });
 }
 
-// ---- directories ---------------------------------------------------------------------------------
+// ---- directories
+// ---------------------------------------------------------------------------------
 
 void FuseFs::Opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   meta::BatchStatReq r;
@@ -844,8 +867,8 @@ void FuseFs::Readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fus
     std::vector<char> buf(size);
     size_t pos = 0;
     std::lock_guard lock(d->mu);
-    auto add = [&](const std::string& name, const meta::Inode* inode, uint64_t ino_num,
-                   mode_t type, off_t next) -> bool {
+    auto add = [&](const std::string& name, const meta::Inode* inode, uint64_t ino_num, mode_t type,
+                   off_t next) -> bool {
       size_t n;
       if (plus) {
         fuse_entry_param e;
@@ -922,7 +945,8 @@ void FuseFs::Statfs(fuse_req_t req, fuse_ino_t) {
   });
 }
 
-// ---- xattrs --------------------------------------------------------------------------------------
+// ---- xattrs
+// --------------------------------------------------------------------------------------
 
 void FuseFs::Setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value,
                       size_t size, int flags) {
@@ -1126,7 +1150,8 @@ void FuseFs::Ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void*, fuse
   fuse_reply_err(req, ENOTTY);
 }
 
-// ---- timer ---------------------------------------------------------------------------------------
+// ---- timer
+// ---------------------------------------------------------------------------------------
 
 awaitable<void> FuseFs::TimerLoop() {
   while (!exiting_) {
@@ -1168,7 +1193,8 @@ awaitable<void> FuseFs::TimerLoop() {
   timer_running_.notify_all();
 }
 
-// ---- session -------------------------------------------------------------------------------------
+// ---- session
+// -------------------------------------------------------------------------------------
 
 void FuseFs::Init(fuse_conn_info* conn) {
   conn->max_write = static_cast<unsigned>(config_.max_write.Get());
@@ -1254,9 +1280,7 @@ const fuse_lowlevel_ops kOps = [] {
     Self(r)->Getxattr(r, i, n, s);
   };
   o.listxattr = [](fuse_req_t r, fuse_ino_t i, size_t s) { Self(r)->Listxattr(r, i, s); };
-  o.removexattr = [](fuse_req_t r, fuse_ino_t i, const char* n) {
-    Self(r)->Removexattr(r, i, n);
-  };
+  o.removexattr = [](fuse_req_t r, fuse_ino_t i, const char* n) { Self(r)->Removexattr(r, i, n); };
   o.access = [](fuse_req_t r, fuse_ino_t i, int m) { Self(r)->Access(r, i, m); };
   o.create = [](fuse_req_t r, fuse_ino_t p, const char* n, mode_t m, fuse_file_info* f) {
     Self(r)->Create(r, p, n, m, f);
@@ -1264,10 +1288,9 @@ const fuse_lowlevel_ops kOps = [] {
   o.fallocate = [](fuse_req_t r, fuse_ino_t i, int m, off_t o, off_t l, fuse_file_info* f) {
     Self(r)->Fallocate(r, i, m, o, l, f);
   };
-  o.ioctl = [](fuse_req_t r, fuse_ino_t i, unsigned int c, void* a, fuse_file_info* f,
-               unsigned fl, const void* ib, size_t is, size_t os) {
-    Self(r)->Ioctl(r, i, c, a, f, fl, ib, is, os);
-  };
+  o.ioctl = [](fuse_req_t r, fuse_ino_t i, unsigned int c, void* a, fuse_file_info* f, unsigned fl,
+               const void* ib, size_t is,
+               size_t os) { Self(r)->Ioctl(r, i, c, a, f, fl, ib, is, os); };
   return o;
 }();
 }  // namespace

@@ -4,7 +4,8 @@
 // FUSE inode numbers are meta inode ids (the root is 1 in both). Each request is answered from a
 // coroutine on the client's io pool, so a FUSE thread never waits on the network. Namespace
 // operations go to meta with the caller's uid, gid and supplementary groups; meta checks
-// permissions exactly like Linux (the kernel's default_permissions is off).
+// permissions exactly like Linux; the kernel checks them as well from cached attributes and ACLs
+// (FUSE_CAP_POSIX_ACL turns on default_permissions).
 //
 // Data: reads go through the page cache (direct I/O for O_DIRECT, or everywhere with
 // mount.direct_io) and are bounded by the file length this mount knows (meta's length at open,
@@ -50,6 +51,7 @@ struct FileHandle {
   std::shared_ptr<InodeState> state;
   uint64_t session_id = 0;  // meta write session (0: read-only)
   bool writable = false;
+  bool direct = false;  // opened with O_DIRECT (or mount.direct_io): no write buffering
 };
 
 struct DirHandle {

@@ -616,12 +616,6 @@ def test_large_file_many_chunks(work):
 
 # ---- O_DIRECT, mmap ---------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=False, reason=(
-    "intermittent (1 run in ~4): after a 4 MiB O_DIRECT write and then an 8 KiB O_DIRECT pwrite "
-    "at 1 MiB + 4 KiB (both returned), an O_DIRECT read of the file returned the first write's "
-    "bytes at 1 MiB + 4 KiB, i.e. the later write was lost or a stale replica was read; the "
-    "daemon serializes both writes on the inode's io mutex, so the suspect is the storage "
-    "path (write retry ordering or CRAQ read of an uncommitted version); not yet diagnosed"))
 def test_o_direct(work):
     p = work / "direct"
     size = 4 * MiB
