@@ -866,7 +866,9 @@ void FuseFs::Readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fus
     }
     std::vector<char> buf(size);
     size_t pos = 0;
-    std::lock_guard lock(d->mu);
+    // Released before the reply: once the kernel has its answer it may close the directory, and
+    // Releasedir frees `d` on another thread.
+    std::unique_lock lock(d->mu);
     auto add = [&](const std::string& name, const meta::Inode* inode, uint64_t ino_num, mode_t type,
                    off_t next) -> bool {
       size_t n;
@@ -912,6 +914,7 @@ void FuseFs::Readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fus
       }
     }
   done:
+    lock.unlock();
     fuse_reply_buf(req, buf.data(), pos);
   });
 }
