@@ -319,6 +319,25 @@ TEST_F(MetaStorage, TruncateQueryLengthGcAndStatFs) {
   auto j = nlohmann::json::parse(admin.out, nullptr, false);
   ASSERT_TRUE(j.is_object()) << admin.out;
   EXPECT_GT(j["total_bytes"].get<uint64_t>(), 0u);
+
+  // (e) fsck with --mgmtd scans the chunks: clean now; chunks of an inode meta never had are
+  // reported.
+  auto fsck = [&] {
+    auto r = RunCommand({HF3FS_BINARY, "admin", "fsck", "--meta=" + meta_addr_,
+                         "--mgmtd=" + cluster_->mgmtd_address(), "--json"},
+                        dir_.string(), 60s);
+    return std::make_pair(r.exit_code, nlohmann::json::parse(r.out, nullptr, false));
+  };
+  auto [clean_code, clean] = fsck();
+  EXPECT_EQ(clean_code, 0) << clean.dump();
+  EXPECT_TRUE(clean["problems"].empty()) << clean.dump();
+  m::Inode ghost = f->inode();
+  ghost.set_id(987654321);  // far beyond any id this test allocates
+  WriteChunk(ghost, 0, 4096, 0x5a);
+  auto [bad_code, bad] = fsck();
+  EXPECT_EQ(bad_code, 2) << bad.dump();
+  ASSERT_EQ(bad["orphan_chunks"].size(), 1u) << bad.dump();
+  EXPECT_EQ(bad["orphan_chunks"][0]["inode"], "987654321") << bad.dump();
 }
 
 }  // namespace

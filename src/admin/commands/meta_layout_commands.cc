@@ -1,10 +1,15 @@
 // Layout, maintenance and trash commands against a meta server: set-layout, get-layout,
 // gc-status, statfs, fsck, trash-list, trash-restore.
 #include <algorithm>
+#include <map>
 #include <iostream>
 
 #include "admin/admin_command.h"
 #include "admin/commands/meta_admin.h"
+#include "client/mgmtd_client.h"
+#include "client/routing_view.h"
+#include "mgmtd.pb.h"
+#include "storage.pb.h"
 
 namespace hf3fs::admin {
 
@@ -85,24 +90,108 @@ void AddGcStatus(CLI::App& admin, CliContext& ctx) {
   });
 }
 
+// With --mgmtd: lists every chunk on one serving replica of every chain and reports chunks whose
+// inode meta does not have (chunks without inodes: a lost GC, or a failed create).
+net::awaitable<Result<json>> ScanChunks(MetaCaller& c, const std::string& mgmtd_addr) {
+  HF3FS_CO_TRY_ASSIGN(auto maddr, net::Address::Parse(mgmtd_addr));
+  client::MgmtdClient mgmtd(c.rpc, {maddr});
+  HF3FS_CO_TRY_ASSIGN(auto routing, co_await mgmtd.Call<mgmtd::GetRoutingInfoRsp>(
+                                        mgmtd::MGMTD_GET_ROUTING_INFO, mgmtd::GetRoutingInfoReq()));
+  client::RoutingView view(std::make_shared<mgmtd::RoutingInfo>(routing.info()));
+  std::map<uint64_t, std::map<uint32_t, uint64_t>> chunks;  // inode -> chain -> chunk count
+  uint64_t total = 0;
+  for (const auto& chain : routing.info().chains()) {
+    TargetId t = client::RoutingView::Head(chain);
+    if (!t.valid()) {
+      co_return MakeStatus(StatusCode::kUnavailable, "chain {} has no serving target",
+                           chain.chain_id());
+    }
+    HF3FS_CO_TRY_ASSIGN(auto addr, view.TargetAddress(t));
+    storage::ListChunkMetaReq req;
+    req.set_target_id(t.value());
+    req.set_limit(4096);
+    for (;;) {
+      HF3FS_CO_TRY_ASSIGN(auto rsp,
+                          co_await c.rpc.Call<storage::ListChunkMetaRsp>(
+                              addr, rpc::SERVICE_STORAGE, storage::STORAGE_LIST_CHUNK_META, req));
+      for (const auto& m : rsp.metas()) {
+        const std::string& id = m.chunk_id();
+        if (id.size() != 16) continue;  // not a file chunk
+        uint64_t inode = 0;
+        for (int i = 0; i < 8; ++i) inode = (inode << 8) | static_cast<uint8_t>(id[i]);
+        ++chunks[inode][chain.chain_id()];
+        ++total;
+      }
+      if (!rsp.more()) break;
+      req.set_begin(rsp.next());
+    }
+  }
+  json orphans = json::array();
+  std::vector<uint64_t> ids;
+  for (const auto& [inode, _] : chunks) ids.push_back(inode);
+  for (size_t i = 0; i < ids.size(); i += 512) {
+    meta::BatchStatReq req;
+    for (size_t k = i; k < std::min(ids.size(), i + 512); ++k) req.add_inode_ids(ids[k]);
+    HF3FS_CO_TRY_ASSIGN(auto rsp, co_await c.Call<meta::BatchStatRsp>(meta::META_BATCH_STAT, req));
+    for (int k = 0; k < rsp.inodes_size(); ++k) {
+      if (rsp.inodes(k).id() != 0) continue;
+      uint64_t inode = req.inode_ids(k);
+      for (const auto& [chain, n] : chunks[inode]) {
+        orphans.push_back(json{{"inode", std::to_string(inode)}, {"chain", chain}, {"chunks", n}});
+      }
+    }
+  }
+  co_return json{{"chunks", std::to_string(total)}, {"orphan_chunks", orphans}};
+}
+
 void AddFsck(CLI::App& admin, CliContext& ctx) {
   auto o = std::make_shared<MetaOptions>();
+  auto mgmtd = std::make_shared<std::string>();
   auto* cmd = admin.add_subcommand(
-      "fsck", "check the namespace's invariants (exit code 2 when problems are found)");
+      "fsck",
+      "check the namespace's invariants, and with --mgmtd also look for chunks without inodes "
+      "(exit code 2 when problems are found)");
   AddMetaOptions(cmd, *o);
-  cmd->callback([o, &ctx] {
-    bool problems = false;
-    ctx.exit_code = RunMetaAdmin(
-        *o, CallMeta<meta::FsckRsp>(meta::META_FSCK, meta::FsckReq()), [&problems](const json& j) {
-          std::cout << "inodes " << j["inodes"].get<std::string>() << ", entries "
-                    << j["entries"].get<std::string>() << ", gc queue "
-                    << j["gc_entries"].get<std::string>() << "\n";
-          for (const auto& p : j["problems"])
-            std::cout << "problem: " << p.get<std::string>() << "\n";
-          problems = !j["problems"].empty();
-          if (!problems) std::cout << "clean\n";
-        });
-    if (ctx.exit_code == kExitOk && problems) ctx.exit_code = 2;
+  cmd->add_option("--mgmtd", *mgmtd,
+                  "mgmtd address: also scan one replica of every chain for chunks whose inode "
+                  "does not exist");
+  cmd->callback([o, mgmtd, &ctx] {
+    auto problems = std::make_shared<bool>(false);
+    std::string m = *mgmtd;
+    MetaFn fn = [m, problems](MetaCaller& c) -> net::awaitable<Result<json>> {
+      auto r = co_await c.Call<meta::FsckRsp>(meta::META_FSCK, meta::FsckReq());
+      if (!r.ok()) co_return r.status();
+      json j{{"inodes", std::to_string(r->inodes())},
+             {"entries", std::to_string(r->entries())},
+             {"gc_entries", std::to_string(r->gc_entries())},
+             {"sessions", std::to_string(r->sessions())},
+             {"problems", json::array()}};
+      for (const auto& p : r->problems()) j["problems"].push_back(p);
+      if (!m.empty()) {
+        auto scan = co_await ScanChunks(c, m);
+        if (!scan.ok()) co_return scan.status().WithContext("chunk scan");
+        j["chunks"] = (*scan)["chunks"];
+        j["orphan_chunks"] = (*scan)["orphan_chunks"];
+        for (const auto& o : (*scan)["orphan_chunks"]) {
+          j["problems"].push_back(fmt::format("{} chunks of inode {} on chain {} have no inode",
+                                              o["chunks"].get<uint64_t>(),
+                                              o["inode"].get<std::string>(),
+                                              o["chain"].get<uint32_t>()));
+        }
+      }
+      *problems = !j["problems"].empty();  // exit code 2, also with --json
+      co_return j;
+    };
+    ctx.exit_code = RunMetaAdmin(*o, fn, [](const json& j) {
+      std::cout << "inodes " << j["inodes"].get<std::string>() << ", entries "
+                << j["entries"].get<std::string>() << ", gc queue "
+                << j["gc_entries"].get<std::string>();
+      if (j.contains("chunks")) std::cout << ", chunks " << j["chunks"].get<std::string>();
+      std::cout << "\n";
+      for (const auto& p : j["problems"]) std::cout << "problem: " << p.get<std::string>() << "\n";
+      if (j["problems"].empty()) std::cout << "clean\n";
+    });
+    if (ctx.exit_code == kExitOk && *problems) ctx.exit_code = 2;
   });
 }
 
