@@ -338,6 +338,7 @@ void FuseFs::Mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t m
     *r.mutable_path() = At(parent, name);
     r.set_flags(O_CREAT | O_EXCL | O_RDONLY);
     r.set_mode(mode & 07777);
+    r.set_umask(fuse_req_ctx(req)->umask);
     Spawn([this, req, r]() -> awaitable<void> {
       auto rsp = co_await client_.meta().Call<meta::CreateRsp>(meta::META_CREATE, r);
       if (!rsp.ok()) {
@@ -365,6 +366,7 @@ void FuseFs::Mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t m
   }
   r.set_mode(mode & 07777);
   r.set_rdev(rdev);
+  r.set_umask(fuse_req_ctx(req)->umask);
   Spawn([this, req, r]() -> awaitable<void> {
     auto rsp = co_await client_.meta().Call<meta::MknodRsp>(meta::META_MKNOD, r);
     if (!rsp.ok()) {
@@ -380,6 +382,7 @@ void FuseFs::Mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t m
   *r.mutable_user() = User(req);
   *r.mutable_path() = At(parent, name);
   r.set_mode(mode & 07777);
+  r.set_umask(fuse_req_ctx(req)->umask);
   Spawn([this, req, r]() -> awaitable<void> {
     auto rsp = co_await client_.meta().Call<meta::MkdirRsp>(meta::META_MKDIR, r);
     if (!rsp.ok()) {
@@ -491,6 +494,7 @@ void FuseFs::Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t 
   *r.mutable_path() = At(parent, name);
   r.set_flags(fi->flags | O_CREAT);
   r.set_mode(mode & 07777);
+  r.set_umask(fuse_req_ctx(req)->umask);
   fuse_file_info info = *fi;
   Spawn([this, req, r, info]() mutable -> awaitable<void> {
     auto rsp = co_await client_.meta().Call<meta::CreateRsp>(meta::META_CREATE, r);
@@ -1217,9 +1221,12 @@ void FuseFs::Init(fuse_conn_info* conn) {
   // Permissions are checked twice: by the kernel (POSIX ACLs on, which turns on
   // default_permissions) from cached attributes and ACLs, so paths whose entries the kernel
   // caches are still checked for every user, and by meta on every operation that reaches it.
-  // The kernel applies the umask (no FUSE_CAP_DONT_MASK); flock/fcntl locks stay local to this
-  // machine (no lock operations).
+  // flock/fcntl locks stay local to this machine (no lock operations).
   want(FUSE_CAP_POSIX_ACL);
+  // The kernel passes the mode unmasked with the caller's umask; meta applies the umask unless
+  // the parent has a default ACL, as Linux does. (Without this capability the kernel applies the
+  // umask itself, and the umask meta gets is applied a second time, harmlessly.)
+  want(FUSE_CAP_DONT_MASK);
   conn->want &= ~(FUSE_CAP_FLOCK_LOCKS | FUSE_CAP_POSIX_LOCKS);
 }
 

@@ -413,11 +413,6 @@ def test_posix_default_acl_inherited(work, users):
     assert users.errno_of(users.B, f"open({str(d / 'f')!r}).read()") == errno.EACCES
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the kernel applies the caller's umask before the create reaches the daemon (the mount does "
-    "not ask for FUSE_CAP_DONT_MASK and meta's create requests carry no umask), so a directory's "
-    "default ACL does not replace the umask as on Linux; fixing it needs a umask field in meta's "
-    "create/mkdir/mknod requests"))
 def test_default_acl_ignores_umask(work, users):
     d = work / "dacl"
     d.mkdir()

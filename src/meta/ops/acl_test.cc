@@ -133,6 +133,38 @@ TYPED_TEST(AclTest, DefaultAclIsInherited) {
   EXPECT_EQ(this->Touch(this->alice_, "/d/sub/g", 0640)->mode(), 0640u);
 }
 
+TYPED_TEST(AclTest, UmaskAppliesOnlyWithoutADefaultAcl) {
+  ASSERT_OK_META(this->Mkdir(this->root_, "/plain", 0777));
+  ASSERT_OK_META(this->Mkdir(this->root_, "/dacl", 0777));
+  ASSERT_OK_META(this->SetAcl(this->root_, "/dacl", acl::kDefaultXattr,
+                              Bytes({{acl::kUserObj, 7, 0},
+                                     {acl::kGroupObj, 7, 0},
+                                     {acl::kOther, 7, 0}})));
+  auto create = [&](std::string path) {
+    CreateReq r;
+    *r.mutable_user() = this->alice_;
+    *r.mutable_path() = P(std::move(path));
+    r.set_flags(O_CREAT | O_EXCL | O_RDONLY);
+    r.set_mode(0666);
+    r.set_umask(022);
+    return meta::Create(*this->ctx_, r);
+  };
+  auto plain = create("/plain/f");
+  ASSERT_OK_META(plain);
+  EXPECT_EQ(plain->inode().mode(), 0644u);  // umask applied
+  auto dacl = create("/dacl/f");
+  ASSERT_OK_META(dacl);
+  EXPECT_EQ(dacl->inode().mode(), 0666u);  // the default ACL replaces the umask
+  MkdirReq m;
+  *m.mutable_user() = this->alice_;
+  *m.mutable_path() = P("/plain/sub");
+  m.set_mode(0777);
+  m.set_umask(027);
+  auto sub = meta::Mkdir(*this->ctx_, m);
+  ASSERT_OK_META(sub);
+  EXPECT_EQ(sub->inode().mode(), 0750u);
+}
+
 TEST(AclFormat, RoundTripsLinuxEncoding) {
   // setfacl -m u:1001:rw- on a 0640 file produces exactly these bytes.
   std::string linux_bytes(

@@ -45,11 +45,12 @@ Status InitNamespace(OpContext& ctx) {
 }
 
 Inode NewInode(OpContext& ctx, InodeId id, InodeType type, uint32_t mode, const UserInfo& user,
-               const Inode& dir) {
+               const Inode& dir, uint32_t umask) {
   Inode n;
   n.set_id(id.value());
   n.set_type(type);
   mode &= 07777;
+  if (dir.acl_default().empty()) mode &= ~(umask & 0777);
   n.set_uid(user.uid());
   n.set_gid(user.gid());
   if (dir.mode() & kSetGid) {

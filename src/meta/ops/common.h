@@ -14,9 +14,10 @@ namespace hf3fs::meta {
 
 // A new inode of `type` created by `user` in `dir`: owner = user; group = user's gid, or dir's
 // gid when dir is setgid (new directories then inherit the setgid bit); setgid on a non-directory
-// is dropped when the caller is neither in its group nor root (Linux inode_init_owner).
+// is dropped when the caller is neither in its group nor root (Linux inode_init_owner). `umask`
+// clears permission bits unless `dir` has a default ACL, which replaces it (as on Linux).
 Inode NewInode(OpContext& ctx, InodeId id, InodeType type, uint32_t mode, const UserInfo& user,
-               const Inode& dir);
+               const Inode& dir, uint32_t umask = 0);
 
 // Checks that a new entry may be added to `p.dir`: the last component is a name (EEXIST for
 // "/", "." and ".."), it is absent (EEXIST), the directory still exists and the caller may write

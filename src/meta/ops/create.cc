@@ -18,7 +18,7 @@ Result<CreateRsp> CreateNew(OpContext& ctx, kv::Transaction& txn, const CreateRe
   HF3FS_TRY(CheckCanAddEntry(req.user(), p));
   HF3FS_TRY(ValidateLayout(req.layout()));
   HF3FS_TRY_ASSIGN(InodeId new_id, AllocateOnce(ctx, id));
-  Inode inode = NewInode(ctx, new_id, INODE_FILE, req.mode(), req.user(), p.dir);
+  Inode inode = NewInode(ctx, new_id, INODE_FILE, req.mode(), req.user(), p.dir, req.umask());
   *inode.mutable_layout() = ctx.chains.Instantiate(
       req.layout().chain_table_id() != 0 ? req.layout() : p.dir.default_layout());
   HF3FS_TRY(ChargeNewInode(txn, inode));

@@ -12,7 +12,8 @@ Result<Inode> MakeOne(OpContext& ctx, kv::Transaction& txn, const MkdirReq& req,
                       const ParentLookup& p, InodeId id) {
   HF3FS_TRY(CheckCanAddEntry(req.user(), p));
   // As vfs_mkdir: only the permission and sticky bits of the request count.
-  Inode inode = NewInode(ctx, id, INODE_DIRECTORY, req.mode() & 01777, req.user(), p.dir);
+  Inode inode = NewInode(ctx, id, INODE_DIRECTORY, req.mode() & 01777, req.user(), p.dir,
+                         req.umask());
   inode.set_parent(p.dir.id());
   inode.set_name(p.name);
   *inode.mutable_default_layout() =

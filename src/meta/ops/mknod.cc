@@ -31,7 +31,8 @@ Result<MknodRsp> Mknod(OpContext& ctx, const MknodReq& req) {
         HF3FS_TRY(CheckCanAddEntry(req.user(), p));
         HF3FS_TRY(CheckType(req));
         HF3FS_TRY_ASSIGN(InodeId new_id, AllocateOnce(ctx, id));
-        Inode inode = NewInode(ctx, new_id, req.type(), req.mode(), req.user(), p.dir);
+        Inode inode = NewInode(ctx, new_id, req.type(), req.mode(), req.user(), p.dir,
+                               req.umask());
         if (req.type() == INODE_CHAR_DEVICE || req.type() == INODE_BLOCK_DEVICE) {
           inode.set_rdev(req.rdev());
         }
