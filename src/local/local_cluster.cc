@@ -754,9 +754,24 @@ int LocalCluster::StopMount(Duration timeout) {
 }
 
 Status LocalCluster::WaitHealthy(Duration timeout) {
+  int port_retries = 0;
   auto exited = [&]() -> Status {
     for (uint32_t i = 0; i < storage_.size(); ++i) {
       if (storage_[i] && !storage_[i]->Running()) {
+        // Ports are picked free but not held: another process (a parallel test's cluster) may
+        // have taken one since. Move that node to new ports and start it again.
+        std::ifstream in(log_path("storage" + std::to_string(i)));
+        std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        auto tail = log.size() > 4096 ? log.substr(log.size() - 4096) : log;
+        if (port_retries < 3 && tail.find("Address already in use") != std::string::npos) {
+          ++port_retries;
+          storage_ports_[2 * i] = FreeLoopbackPort();
+          storage_ports_[2 * i + 1] = FreeLoopbackPort();
+          HF3FS_TRY(Save());
+          HF3FS_LOG_WARN("local.port_taken node=storage{} retry_with={}", i, storage_address(i));
+          HF3FS_TRY(StartStorage(i));
+          continue;
+        }
         return MakeStatus(StatusCode::kUnavailable, "storage{} exited; see {}", i,
                           log_path("storage" + std::to_string(i)));
       }
