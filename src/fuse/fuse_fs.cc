@@ -206,15 +206,36 @@ void FuseFs::FillAttr(const meta::Inode& inode, struct stat* s) {
   s->st_ctim = FromNs(inode.ctime_ns());
 }
 
+void FuseFs::FillEntry(const meta::Inode& inode, fuse_entry_param* e) {
+  std::memset(e, 0, sizeof(*e));
+  e->ino = inode.id();
+  e->generation = 1;
+  FillAttr(Overlay(inode), &e->attr);
+  e->attr_timeout = config_.attr_timeout.Get();
+  e->entry_timeout = config_.entry_timeout.Get();
+}
+
 void FuseFs::ReplyEntry(fuse_req_t req, const meta::Inode& inode) {
   fuse_entry_param e;
-  std::memset(&e, 0, sizeof(e));
-  e.ino = inode.id();
-  e.generation = 1;
-  FillAttr(Overlay(inode), &e.attr);
-  e.attr_timeout = config_.attr_timeout.Get();
-  e.entry_timeout = config_.entry_timeout.Get();
+  FillEntry(inode, &e);
   fuse_reply_entry(req, &e);
+}
+
+FileHandle* FuseFs::NewHandle(const meta::Inode& inode, uint64_t session_id,
+                              fuse_file_info& info) {
+  auto* h = new FileHandle;
+  h->state = Acquire(inode);
+  h->session_id = session_id;
+  h->writable = (info.flags & O_ACCMODE) != O_RDONLY;
+  if (h->session_id) {
+    std::lock_guard lock(h->state->mu);
+    h->state->any_session = h->session_id;
+  }
+  info.fh = reinterpret_cast<uint64_t>(h);
+  info.direct_io = config_.direct_io.Get() || (info.flags & O_DIRECT);
+  h->direct = info.direct_io;
+  info.keep_cache = 0;
+  return h;
 }
 
 void FuseFs::ReplyAttr(fuse_req_t req, const meta::Inode& inode) {
@@ -467,18 +488,7 @@ void FuseFs::Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
       fuse_reply_err(req, Errno(rsp.status()));
       co_return;
     }
-    auto* h = new FileHandle;
-    h->state = Acquire(rsp->inode());
-    h->session_id = rsp->session_id();
-    h->writable = (info.flags & O_ACCMODE) != O_RDONLY;
-    if (h->session_id) {
-      std::lock_guard lock(h->state->mu);
-      h->state->any_session = h->session_id;
-    }
-    info.fh = reinterpret_cast<uint64_t>(h);
-    info.direct_io = config_.direct_io.Get() || (info.flags & O_DIRECT);
-    h->direct = info.direct_io;
-    info.keep_cache = 0;
+    auto* h = NewHandle(rsp->inode(), rsp->session_id(), info);
     if (fuse_reply_open(req, &info) == -ENOENT) {
       // The opener was interrupted: undo.
       ReleaseState(h->state);
@@ -502,25 +512,9 @@ void FuseFs::Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t 
       fuse_reply_err(req, Errno(rsp.status()));
       co_return;
     }
-    auto* h = new FileHandle;
-    h->state = Acquire(rsp->inode());
-    h->session_id = rsp->session_id();
-    h->writable = (info.flags & O_ACCMODE) != O_RDONLY;
-    if (h->session_id) {
-      std::lock_guard lock(h->state->mu);
-      h->state->any_session = h->session_id;
-    }
-    info.fh = reinterpret_cast<uint64_t>(h);
-    info.direct_io = config_.direct_io.Get() || (info.flags & O_DIRECT);
-    h->direct = info.direct_io;
-    info.keep_cache = 0;
+    auto* h = NewHandle(rsp->inode(), rsp->session_id(), info);
     fuse_entry_param e;
-    std::memset(&e, 0, sizeof(e));
-    e.ino = rsp->inode().id();
-    e.generation = 1;
-    FillAttr(rsp->inode(), &e.attr);
-    e.attr_timeout = config_.attr_timeout.Get();
-    e.entry_timeout = config_.entry_timeout.Get();
+    FillEntry(rsp->inode(), &e);
     if (fuse_reply_create(req, &e, &info) == -ENOENT) {
       ReleaseState(h->state);
       delete h;
@@ -880,11 +874,7 @@ void FuseFs::Readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fus
         fuse_entry_param e;
         std::memset(&e, 0, sizeof(e));
         if (inode) {
-          e.ino = inode->id();
-          e.generation = 1;
-          FillAttr(Overlay(*inode), &e.attr);
-          e.attr_timeout = config_.attr_timeout.Get();
-          e.entry_timeout = config_.entry_timeout.Get();
+          FillEntry(*inode, &e);
         } else {
           e.attr.st_ino = ino_num;
           e.attr.st_mode = type;

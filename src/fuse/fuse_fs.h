@@ -119,7 +119,10 @@ class FuseFs {
   std::shared_ptr<InodeState> Acquire(const meta::Inode& inode);  // one more handle
   void ReleaseState(const std::shared_ptr<InodeState>& st);
   void FillAttr(const meta::Inode& inode, struct stat* st);
+  void FillEntry(const meta::Inode& inode, fuse_entry_param* e);
   void ReplyEntry(fuse_req_t req, const meta::Inode& inode);
+  // A handle for an open (or create) that meta granted; sets info's fh and cache flags.
+  FileHandle* NewHandle(const meta::Inode& inode, uint64_t session_id, fuse_file_info& info);
   void ReplyAttr(fuse_req_t req, const meta::Inode& inode);
   meta::Inode Overlay(meta::Inode inode);  // with this mount's unreported length and mtime
   template <typename F>

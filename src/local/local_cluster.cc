@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "common/logging.h"
+#include "kv/postgres/pg_test_server.h"
 
 namespace hf3fs::local {
 
@@ -565,26 +566,6 @@ Status LocalCluster::Up(Duration timeout) {
 }
 
 namespace {
-Result<std::string> PostgresBinDir() {
-  if (const char* env = getenv("HF3FS_PG_BIN"); env != nullptr && *env != '\0') return std::string(env);
-  std::error_code ec;
-  int best = -1;
-  std::string dir;
-  for (const auto& e : fs::directory_iterator("/usr/lib/postgresql", ec)) {
-    int version = atoi(e.path().filename().c_str());
-    if (version > best && fs::exists(e.path() / "bin" / "postgres", ec)) {
-      best = version;
-      dir = (e.path() / "bin").string();
-    }
-  }
-  if (best < 0) {
-    return Status(StatusCode::kUnavailable,
-                  "PostgreSQL server binaries not found under /usr/lib/postgresql (run "
-                  "scripts/install-deps.sh) and HF3FS_PG_BIN is not set");
-  }
-  return dir;
-}
-
 // Waits until `ready` or the child exits or `timeout` passes.
 Status WaitFor(Child& c, const std::string& what, const std::string& log, Duration timeout,
                const std::function<bool()>& ready) {
@@ -612,7 +593,7 @@ bool PortOpen(int port) {
 
 Status LocalCluster::StartPostgres() {
   if (LivePid("postgres") != 0) return Status::Ok();
-  HF3FS_TRY_ASSIGN(auto bin, PostgresBinDir());
+  HF3FS_TRY_ASSIGN(auto bin, kv::pg::FindPostgresBinDir());
   auto dir = fs::path(options_.dir) / "postgres";
   std::error_code ec;
   fs::create_directories(dir, ec);

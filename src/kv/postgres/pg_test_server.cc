@@ -26,7 +26,21 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-Result<std::string> FindBinDir() {
+
+// Waits for `pid` to exit; true when it did within `timeout`.
+bool WaitExit(pid_t pid, std::chrono::milliseconds timeout, int* wstatus) {
+  auto deadline = Clock::now() + timeout;
+  while (true) {
+    pid_t r = waitpid(pid, wstatus, WNOHANG);
+    if (r == pid || (r < 0 && errno == ECHILD)) return true;
+    if (Clock::now() > deadline) return false;
+    std::this_thread::sleep_for(5ms);
+  }
+}
+
+}  // namespace
+
+Result<std::string> FindPostgresBinDir() {
   if (const char* env = getenv("HF3FS_PG_BIN"); env != nullptr && *env != '\0')
     return std::string(env);
   std::error_code ec;
@@ -47,22 +61,9 @@ Result<std::string> FindBinDir() {
   return best_dir;
 }
 
-// Waits for `pid` to exit; true when it did within `timeout`.
-bool WaitExit(pid_t pid, std::chrono::milliseconds timeout, int* wstatus) {
-  auto deadline = Clock::now() + timeout;
-  while (true) {
-    pid_t r = waitpid(pid, wstatus, WNOHANG);
-    if (r == pid || (r < 0 && errno == ECHILD)) return true;
-    if (Clock::now() > deadline) return false;
-    std::this_thread::sleep_for(5ms);
-  }
-}
-
-}  // namespace
-
 Result<std::unique_ptr<PgTestServer>> PgTestServer::Start() {
   std::unique_ptr<PgTestServer> s(new PgTestServer());
-  HF3FS_TRY_ASSIGN(s->bin_dir_, FindBinDir());
+  HF3FS_TRY_ASSIGN(s->bin_dir_, FindPostgresBinDir());
   char tmpl[] = "/tmp/hf3fs-pg-XXXXXX";
   if (mkdtemp(tmpl) == nullptr) {
     return MakeStatus(StatusCode::kIoError, "mkdtemp: {}", strerror(errno));

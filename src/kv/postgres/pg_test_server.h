@@ -21,6 +21,10 @@
 
 namespace hf3fs::kv::pg {
 
+// The PostgreSQL server binaries: $HF3FS_PG_BIN, else the newest /usr/lib/postgresql/<v>/bin
+// (kUnavailable with what to install when there is none). Also used by `hf3fs local`.
+Result<std::string> FindPostgresBinDir();
+
 class PgTestServer {
  public:
   // kUnavailable when PostgreSQL is not installed or the server does not come up (the message
