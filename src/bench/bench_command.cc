@@ -7,6 +7,7 @@
 #include "bench/meta_bench.h"
 #include "bench/rpc_bench.h"
 #include "bench/storage_bench.h"
+#include "bench/usrbio_bench.h"
 #include "common/units.h"
 #include "net/server_command.h"
 
@@ -168,6 +169,65 @@ void AddStorageBench(CLI::App& bench, CliContext& ctx) {
   });
 }
 
+void AddUsrbioBench(CLI::App& bench, CliContext& ctx) {
+  auto* cmd = bench.add_subcommand(
+      "usrbio",
+      "fio-like load through the native client API (libhf3fs_usrbio) on a file of a mounted "
+      "hf3fs; run fio on the same file to compare");
+  auto opts = std::make_shared<UsrbioBenchOptions>();
+  auto bs = std::make_shared<std::string>("4KiB");
+  auto size = std::make_shared<std::string>("1GiB");
+  auto runtime = std::make_shared<double>(10.0);
+  auto json = std::make_shared<bool>(false);
+  cmd->add_option("--mount", opts->mount, "the hf3fs mount point (default: the one holding --file)");
+  cmd->add_option("--file", opts->file, "the file to read or write (created if missing)")
+      ->required();
+  cmd->add_option("--rw", opts->rw, "read, randread, write or randwrite")
+      ->check(CLI::IsMember({"read", "randread", "write", "randwrite"}))
+      ->capture_default_str();
+  cmd->add_option("--bs", *bs, "bytes per I/O")->capture_default_str();
+  cmd->add_option("--iodepth", opts->iodepth, "I/Os in flight per job")
+      ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
+  cmd->add_option("--numjobs", opts->numjobs, "jobs (threads with a ring each)")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  cmd->add_option("--size", *size, "bytes of the file each job covers (reads lay it out first)")
+      ->capture_default_str();
+  cmd->add_option("--runtime", *runtime, "seconds a job runs at most")
+      ->check(CLI::Range(0.1, 3600.0))
+      ->capture_default_str();
+  cmd->add_flag("--json", *json, "print one JSON object");
+  cmd->callback([&ctx, opts, bs, size, runtime, json] {
+    auto b = ParseSize(*bs);
+    auto s = ParseSize(*size);
+    if (!b.ok() || !s.ok()) {
+      std::cerr << "bench usrbio: bad --bs or --size" << std::endl;
+      ctx.exit_code = kExitUsage;
+      return;
+    }
+    opts->bs = *b;
+    opts->size = *s;
+    opts->runtime = std::chrono::milliseconds(static_cast<int64_t>(*runtime * 1000));
+    auto r = RunUsrbioBench(*opts);
+    if (r.contains("error")) {
+      if (*json) std::cout << r.dump() << std::endl;
+      std::cerr << "bench usrbio: " << r["error"].get<std::string>() << std::endl;
+      ctx.exit_code = kExitFailure;
+      return;
+    }
+    if (*json) {
+      std::cout << r.dump() << std::endl;
+    } else {
+      std::cout << opts->rw << " bs=" << opts->bs << " iodepth=" << opts->iodepth
+                << " numjobs=" << opts->numjobs << ": " << r["mib_s"] << " MiB/s, "
+                << r["iops"] << " IOPS, p50 " << r["lat_p50_us"] << " us, p99 "
+                << r["lat_p99_us"] << " us, errors " << r["errors"] << std::endl;
+    }
+    ctx.exit_code = r["errors"].get<uint64_t>() == 0 ? kExitOk : kExitFailure;
+  });
+}
+
 }  // namespace
 
 void AddBenchCommands(CLI::App& app, CliContext& ctx) {
@@ -179,6 +239,7 @@ void AddBenchCommands(CLI::App& app, CliContext& ctx) {
   AddKvBench(*bench, ctx);
   AddStorageBench(*bench, ctx);
   AddMetaBench(*bench, ctx);
+  AddUsrbioBench(*bench, ctx);
 }
 
 }  // namespace hf3fs::bench

@@ -143,6 +143,50 @@ awaitable<Result<size_t>> FileIo::Read(const meta::Inode& inode, uint64_t length
   co_return n;
 }
 
+awaitable<void> FileIo::ReadMany(std::span<BatchRead> reads, bool allow_uncommitted) {
+  std::vector<ReadOp> ops;
+  std::vector<size_t> owner;  // ops[i] belongs to reads[owner[i]]
+  for (size_t r = 0; r < reads.size(); ++r) {
+    auto& rd = reads[r];
+    rd.bytes = 0;
+    rd.hole = false;
+    rd.status = Status::Ok();
+    if (rd.offset >= rd.length || rd.out.empty()) continue;
+    size_t n = static_cast<size_t>(std::min<uint64_t>(rd.out.size(), rd.length - rd.offset));
+    auto layout = co_await Layout(rd.inode);
+    if (!layout.ok()) {
+      rd.status = layout.status();
+      continue;
+    }
+    rd.bytes = n;
+    uint64_t cs = layout->chunk_size();
+    for (uint64_t pos = rd.offset; pos < rd.offset + n;) {
+      uint64_t index = pos / cs;
+      uint64_t in_chunk = pos % cs;
+      uint64_t len = std::min<uint64_t>(cs - in_chunk, rd.offset + n - pos);
+      ReadOp op;
+      op.chain = layout->ChainOf(index);
+      op.chunk_id = FileChunkId(rd.inode.id(), index);
+      op.offset = static_cast<uint32_t>(in_chunk);
+      op.out = rd.out.subspan(pos - rd.offset, len);
+      ops.push_back(std::move(op));
+      owner.push_back(r);
+      pos += len;
+    }
+  }
+  if (ops.empty()) co_return;
+  co_await storage_.Read(ops, allow_uncommitted);  // per-op statuses below
+  for (size_t i = 0; i < ops.size(); ++i) {
+    auto& rd = reads[owner[i]];
+    if (!ops[i].status.ok()) {
+      if (rd.status.ok()) rd.status = ops[i].status;
+      rd.bytes = 0;
+    } else if (ops[i].bytes < ops[i].out.size()) {
+      rd.hole = true;
+    }
+  }
+}
+
 awaitable<Status> FileIo::Write(const meta::Inode& inode, uint64_t offset,
                                 std::span<const uint8_t> data) {
   if (data.empty()) co_return Status::Ok();

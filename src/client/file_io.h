@@ -47,6 +47,20 @@ class FileIo {
   // read (fewer at the end of the file; holes read as zeros).
   awaitable<Result<size_t>> Read(const meta::Inode& inode, uint64_t length, uint64_t offset,
                                  std::span<uint8_t> out);
+  // One read of a batch (ReadMany).
+  struct BatchRead {
+    meta::Inode inode;
+    uint64_t length = 0;  // the file's length: the read stops there
+    uint64_t offset = 0;
+    std::span<uint8_t> out;
+    // Results:
+    Status status;
+    size_t bytes = 0;   // read (fewer at the end of the file)
+    bool hole = false;  // part of the range read as zeros because no chunk data was there
+  };
+  // Runs the reads of possibly different files together: the chunk reads of all of them that go
+  // to one storage node travel in one request. Each read gets its own result.
+  awaitable<void> ReadMany(std::span<BatchRead> reads, bool allow_uncommitted = false);
   // Writes `data` at `offset`; returns when every chunk write is acknowledged by its whole chain.
   awaitable<Status> Write(const meta::Inode& inode, uint64_t offset,
                           std::span<const uint8_t> data);

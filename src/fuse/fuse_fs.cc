@@ -13,7 +13,9 @@
 
 #include "common/logging.h"
 #include "fuse/hf3fs_ioctl.h"
+#include "fuse/usrbio_server.h"
 #include "meta/permission.h"
+#include "usrbio/usrbio_protocol.h"
 
 namespace hf3fs::fuse {
 
@@ -227,6 +229,7 @@ FileHandle* FuseFs::NewHandle(const meta::Inode& inode, uint64_t session_id,
   h->state = Acquire(inode);
   h->session_id = session_id;
   h->writable = (info.flags & O_ACCMODE) != O_RDONLY;
+  h->readable = (info.flags & O_ACCMODE) != O_WRONLY;
   if (h->session_id) {
     std::lock_guard lock(h->state->mu);
     h->state->any_session = h->session_id;
@@ -1144,7 +1147,62 @@ void FuseFs::Ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void*, fuse
     });
     return;
   }
+  if (cmd == HF3FS_IOC_USRBIO_INFO) {
+    hf3fs_ioc_usrbio_info info{};
+    if (!usrbio_) {
+      fuse_reply_err(req, ENOTTY);  // USRBIO is off on this mount
+      return;
+    }
+    info.version = usrbio::kProtocolVersion;
+    info.pid = static_cast<uint32_t>(getpid());
+    std::snprintf(info.socket, sizeof(info.socket), "%s", usrbio_->address().c_str());
+    fuse_reply_ioctl(req, 0, &info, sizeof(info));
+    return;
+  }
+  if (cmd == HF3FS_IOC_USRBIO_BIND) {
+    // Only this daemon binds (its USRBIO server, on a descriptor a process handed over): the
+    // caller's thread must be one of ours.
+    std::string task = fmt::format("/proc/self/task/{}", fuse_req_ctx(req)->pid);
+    auto* h = Fh(fi);
+    if (access(task.c_str(), F_OK) != 0) {
+      fuse_reply_err(req, EPERM);
+      return;
+    }
+    if (!h || fi->fh == 0) {
+      fuse_reply_err(req, EBADF);
+      return;
+    }
+    hf3fs_ioc_usrbio_bind out{};
+    {
+      std::lock_guard lock(bind_mu_);
+      out.token = next_token_++;
+      bindings_[out.token] = BoundFile{h->state, h->session_id, h->readable, h->writable};
+    }
+    out.inode = h->state->id;
+    fuse_reply_ioctl(req, 0, &out, sizeof(out));
+    return;
+  }
   fuse_reply_err(req, ENOTTY);
+}
+
+std::optional<BoundFile> FuseFs::TakeBinding(uint64_t token) {
+  std::lock_guard lock(bind_mu_);
+  auto it = bindings_.find(token);
+  if (it == bindings_.end()) return std::nullopt;
+  BoundFile b = std::move(it->second);
+  bindings_.erase(it);
+  return b;
+}
+
+void FuseFs::NoteExternalWrite(InodeState& st, uint64_t end) {
+  std::lock_guard lock(st.mu);
+  st.written_end = std::max(st.written_end, end);
+  st.length_dirty = true;
+  st.mtime_ns = NowNs();
+}
+
+void FuseFs::InvalidatePages(uint64_t ino) {
+  if (session_ && !exiting_) fuse_lowlevel_notify_inval_inode(session_, ino, 0, 0);
 }
 
 // ---- timer

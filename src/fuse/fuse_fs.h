@@ -21,6 +21,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "client/fs_client.h"
@@ -50,6 +51,7 @@ struct InodeState {
 struct FileHandle {
   std::shared_ptr<InodeState> state;
   uint64_t session_id = 0;  // meta write session (0: read-only)
+  bool readable = false;
   bool writable = false;
   bool direct = false;  // opened with O_DIRECT (or mount.direct_io): no write buffering
 };
@@ -60,6 +62,17 @@ struct DirHandle {
   std::vector<meta::ReaddirEntry> entries;  // fetched so far
   bool has_more = true;
   std::string cursor;
+};
+
+class UsrbioServer;
+
+// An open file of this mount bound to USRBIO (HF3FS_IOC_USRBIO_BIND): what the daemon's ring
+// executor needs of its handle. Valid while the daemon keeps its descriptor of the file open.
+struct BoundFile {
+  std::shared_ptr<InodeState> state;
+  uint64_t session_id = 0;
+  bool readable = false;
+  bool writable = false;
 };
 
 class FuseFs {
@@ -113,6 +126,18 @@ class FuseFs {
              unsigned flags, const void* in_buf, size_t in_bufsz, size_t out_bufsz);
   void Init(fuse_conn_info* conn);
 
+  // ---- for USRBIO (usrbio_server.h) ----
+  void SetUsrbio(UsrbioServer* server) { usrbio_ = server; }
+  // The binding HF3FS_IOC_USRBIO_BIND made under `token` (taken once).
+  std::optional<BoundFile> TakeBinding(uint64_t token);
+  // Writes this mount's buffered bytes of the file before I/O that bypasses the buffer.
+  net::awaitable<Status> FlushBuffer(InodeState& st);
+  // Records a write of [.., end) done outside FUSE: the length and mtime reach meta like those of
+  // FUSE writes, and the kernel's cached pages of the file are dropped.
+  void NoteExternalWrite(InodeState& st, uint64_t end);
+  void InvalidatePages(uint64_t ino);
+  client::FsClient& client() { return client_; }
+
  private:
   meta::UserInfo User(fuse_req_t req);
   std::shared_ptr<InodeState> State(uint64_t ino);           // null when not open here
@@ -130,7 +155,6 @@ class FuseFs {
 
   // Writes the buffered bytes of `st` (callers hold st->io).
   net::awaitable<Status> FlushBufferLocked(InodeState& st);
-  net::awaitable<Status> FlushBuffer(InodeState& st);
   // Flushes, then reports the written length and mtime to meta with `session`.
   net::awaitable<Status> SyncInode(InodeState& st, uint64_t session, bool query_length);
   net::awaitable<void> TimerLoop();
@@ -149,6 +173,10 @@ class FuseFs {
   std::map<pid_t, std::pair<std::chrono::steady_clock::time_point, std::vector<uint32_t>>>
       groups_;
   boost::asio::steady_timer timer_;
+  UsrbioServer* usrbio_ = nullptr;
+  std::mutex bind_mu_;
+  std::map<uint64_t, BoundFile> bindings_;  // HF3FS_IOC_USRBIO_BIND tokens not yet taken
+  uint64_t next_token_ = 1;
   std::atomic<bool> timer_running_{false};
 };
 

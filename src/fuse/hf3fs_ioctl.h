@@ -7,7 +7,12 @@
  *   HF3FS_IOC_FSYNC_EXACT       on a file fd: flushes this mount's buffered writes and sets the
  *                               file's length to what the storage nodes hold (instead of the
  *                               highest offset this mount wrote).
- * Both return 0 or -1 with errno set like unlink(2)/rmdir(2) and fsync(2).
+ *   HF3FS_IOC_USRBIO_INFO       on any fd of the mount: fills struct hf3fs_ioc_usrbio_info (how
+ *                               libhf3fs_usrbio reaches the mount daemon); also how a program tells
+ *                               an hf3fs mount from other FUSE file systems.
+ *   HF3FS_IOC_USRBIO_BIND       on a file fd, only from the mount daemon itself: binds the open file
+ *                               to a token (the daemon's side of hf3fs_reg_fd); EPERM otherwise.
+ * All return 0 or -1 with errno set like unlink(2)/rmdir(2) and fsync(2).
  */
 #ifndef HF3FS_IOCTL_H
 #define HF3FS_IOCTL_H
@@ -24,5 +29,19 @@ struct hf3fs_ioc_remove {
 
 #define HF3FS_IOC_RECURSIVE_REMOVE _IOW('H', 1, struct hf3fs_ioc_remove)
 #define HF3FS_IOC_FSYNC_EXACT _IO('H', 2)
+
+struct hf3fs_ioc_usrbio_info {
+  uint32_t version; /* USRBIO protocol version of the daemon */
+  uint32_t pid;     /* the daemon's pid */
+  char socket[108]; /* the daemon's Unix socket; a leading '@' names an abstract socket */
+};
+
+struct hf3fs_ioc_usrbio_bind {
+  uint64_t token;
+  uint64_t inode;
+};
+
+#define HF3FS_IOC_USRBIO_INFO _IOR('H', 3, struct hf3fs_ioc_usrbio_info)
+#define HF3FS_IOC_USRBIO_BIND _IOR('H', 4, struct hf3fs_ioc_usrbio_bind)
 
 #endif

@@ -7,6 +7,7 @@
 #include "client/fs_client.h"
 #include "common/logging.h"
 #include "fuse/fuse_fs.h"
+#include "fuse/usrbio_server.h"
 #include "net/server_command.h"
 
 namespace hf3fs::fuse {
@@ -55,6 +56,12 @@ class MountRole : public net::ServerRole {
     HF3FS_TRY(fs_->Mount());
     fs_->SetOnEnded([this] { runtime_.RequestStop("file system unmounted"); });
     fs_->Start();
+    if (m.usrbio.Get()) {
+      UsrbioOptions uo;
+      uo.max_batches = m.usrbio_max_batches.Get();
+      usrbio_ = std::make_unique<UsrbioServer>(*fs_, uo);
+      HF3FS_TRY(usrbio_->Start());
+    }
     HF3FS_LOG_INFO("fuse.mounted mountpoint={} client_id={:x}", m.mountpoint.Get(),
                    client_->client_id());
     std::cout << "hf3fs mounted at " << m.mountpoint.Get() << std::endl;
@@ -62,6 +69,10 @@ class MountRole : public net::ServerRole {
   }
 
   void Stop() override {
+    if (usrbio_) {
+      usrbio_->Stop();  // while FUSE still serves: it closes the files processes registered
+      usrbio_.reset();
+    }
     if (fs_) {
       fs_->Exit();
       fs_.reset();
@@ -79,6 +90,7 @@ class MountRole : public net::ServerRole {
   net::IoContextPool pool_;
   std::unique_ptr<client::FsClient> client_;
   std::unique_ptr<FuseFs> fs_;
+  std::unique_ptr<UsrbioServer> usrbio_;
 };
 
 }  // namespace

@@ -53,6 +53,12 @@ struct MountSection : config::Section {
                                    1ull << 20,
                                    "largest write request the kernel sends",
                                    {.min = 4096, .max = 1ull << 20, .size = true}};
+  config::Item<bool> usrbio{this, "usrbio", true,
+                            "serve the native client API (libhf3fs_usrbio) of this mount"};
+  config::Item<uint32_t> usrbio_max_batches{
+      this, "usrbio_max_batches", 64,
+      "USRBIO batches in flight across all rings (beyond it, higher-priority rings go first)",
+      {.min = 1, .max = 4096}};
   config::Item<Duration> connect_timeout{
       this, "connect_timeout", 15s, "give up at start when no mgmtd answers within this"};
 };
