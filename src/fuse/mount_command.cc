@@ -59,6 +59,7 @@ class MountRole : public net::ServerRole {
     if (m.usrbio.Get()) {
       UsrbioOptions uo;
       uo.max_batches = m.usrbio_max_batches.Get();
+      uo.group_bytes = m.usrbio_group_bytes.Get();
       usrbio_ = std::make_unique<UsrbioServer>(*fs_, uo);
       HF3FS_TRY(usrbio_->Start());
     }

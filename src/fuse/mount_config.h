@@ -59,6 +59,11 @@ struct MountSection : config::Section {
       this, "usrbio_max_batches", 64,
       "USRBIO batches in flight across all rings (beyond it, higher-priority rings go first)",
       {.min = 1, .max = 4096}};
+  config::Item<uint64_t> usrbio_group_bytes{
+      this, "usrbio_group_bytes", 512ull << 10,
+      "a USRBIO batch runs as groups of up to this many bytes at once (small I/Os of a group "
+      "share storage requests; each group completes on its own)",
+      {.min = 4096, .max = 1ull << 30, .size = true}};
   config::Item<Duration> connect_timeout{
       this, "connect_timeout", 15s, "give up at start when no mgmtd answers within this"};
 };

@@ -589,36 +589,78 @@ awaitable<void> UsrbioServer::RunBatch(std::shared_ptr<Connection> conn,
       if (!s.ok()) HF3FS_LOG_WARN("usrbio.flush_failed inode={} error=\"{}\"", st.id, s);
     }
   }
-  auto& io = fs_.client().io();
-  if (ring->for_read) {
-    std::vector<client::FileIo::BatchRead> reads(valid.size());
-    for (size_t k = 0; k < valid.size(); ++k) {
-      const Sqe& e = batch[valid[k]];
-      auto& st = *files[valid[k]]->bound.state;
-      {
-        std::lock_guard lock(st.mu);
-        reads[k].inode = st.inode;
-        reads[k].length = std::max(st.inode.length(), st.written_end);
-      }
-      reads[k].offset = e.file_offset;
-      reads[k].out = std::span<uint8_t>(iovs[valid[k]]->base + e.iov_offset, e.len);
+  // Completions are posted as soon as their part of the batch is done (in submission order
+  // within it). After a deregistration nobody reads them; our mapping of the ring is still
+  // valid, so posting is harmless.
+  auto post = [&ring, &batch, &results](const std::vector<size_t>& which) {
+    std::lock_guard lock(ring->cq_mu);
+    for (size_t i : which) {
+      uint64_t pos = ring->hdr->cq_tail.load(std::memory_order_relaxed);
+      Cqe& c = ring->cq[pos % ring->entries];
+      c.index = static_cast<int32_t>(batch[i].index);
+      c.reserved = 0;
+      c.result = results[i];
+      ring->hdr->cq_tail.store(pos + 1, std::memory_order_release);
+      sem_post(&ring->hdr->cq_sem);
     }
-    co_await io.ReadMany(reads, (ring->flags & HF3FS_IOR_ALLOW_READ_UNCOMMITTED) != 0);
-    for (size_t k = 0; k < valid.size(); ++k) {
-      if (!reads[k].status.ok()) {
-        results[valid[k]] = NegErrno(reads[k].status);
-      } else if (reads[k].hole && (ring->flags & HF3FS_IOR_FORBID_READ_HOLES)) {
-        results[valid[k]] = -ENODATA;
+  };
+  {
+    std::vector<size_t> bad;
+    for (size_t i = 0, k = 0; i < n; ++i) {
+      if (k < valid.size() && valid[k] == i) {
+        ++k;
       } else {
-        results[valid[k]] = static_cast<int64_t>(reads[k].bytes);
+        bad.push_back(i);
       }
     }
-  } else if (!valid.empty()) {
+    if (!bad.empty()) post(bad);
+  }
+  // The batch is cut into groups of up to group_bytes that run at once: small I/Os share storage
+  // requests (one per node per group), large ones each get their own and complete on their own,
+  // so a slow piece does not hold back the rest of the batch.
+  std::vector<std::vector<size_t>> groups;
+  uint64_t group_bytes = 0;
+  for (size_t i : valid) {
+    if (groups.empty() || group_bytes + batch[i].len > options_.group_bytes) {
+      groups.emplace_back();
+      group_bytes = 0;
+    }
+    groups.back().push_back(i);
+    group_bytes += batch[i].len;
+  }
+  auto& io = fs_.client().io();
+  auto run = [&](const std::vector<size_t>& group) -> awaitable<void> {
+    if (ring->for_read) {
+      std::vector<client::FileIo::BatchRead> reads(group.size());
+      for (size_t k = 0; k < group.size(); ++k) {
+        const Sqe& e = batch[group[k]];
+        auto& st = *files[group[k]]->bound.state;
+        {
+          std::lock_guard lock(st.mu);
+          reads[k].inode = st.inode;
+          reads[k].length = std::max(st.inode.length(), st.written_end);
+        }
+        reads[k].offset = e.file_offset;
+        reads[k].out = std::span<uint8_t>(iovs[group[k]]->base + e.iov_offset, e.len);
+      }
+      co_await io.ReadMany(reads, (ring->flags & HF3FS_IOR_ALLOW_READ_UNCOMMITTED) != 0);
+      for (size_t k = 0; k < group.size(); ++k) {
+        if (!reads[k].status.ok()) {
+          results[group[k]] = NegErrno(reads[k].status);
+        } else if (reads[k].hole && (ring->flags & HF3FS_IOR_FORBID_READ_HOLES)) {
+          results[group[k]] = -ENODATA;
+        } else {
+          results[group[k]] = static_cast<int64_t>(reads[k].bytes);
+        }
+      }
+      post(group);
+      co_return;
+    }
     auto ex = co_await asio::this_coro::executor;
     auto one = [&io](meta::Inode inode, uint64_t off, std::span<const uint8_t> d)
         -> awaitable<Status> { co_return co_await io.Write(inode, off, d); };
     std::vector<decltype(asio::co_spawn(ex, one({}, 0, {}), asio::deferred))> ops;
-    for (size_t i : valid) {
+    for (size_t i : group) {
       const Sqe& e = batch[i];
       meta::Inode inode;
       {
@@ -634,8 +676,8 @@ awaitable<void> UsrbioServer::RunBatch(std::shared_ptr<Connection> conn,
         co_await asio::experimental::make_parallel_group(std::move(ops))
             .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
     std::set<uint64_t> written;
-    for (size_t k = 0; k < valid.size(); ++k) {
-      size_t i = valid[k];
+    for (size_t k = 0; k < group.size(); ++k) {
+      size_t i = group[k];
       if (excs[k]) {
         results[i] = -EIO;
       } else if (!statuses[k].ok()) {
@@ -648,18 +690,16 @@ awaitable<void> UsrbioServer::RunBatch(std::shared_ptr<Connection> conn,
       }
     }
     for (uint64_t ino : written) Defer([this, ino] { fs_.InvalidatePages(ino); });
-  }
-  // Completions in submission order. After a deregistration nobody reads them; our mapping of
-  // the ring is still valid, so posting is harmless.
-  std::lock_guard lock(ring->cq_mu);
-  for (size_t i = 0; i < n; ++i) {
-    uint64_t pos = ring->hdr->cq_tail.load(std::memory_order_relaxed);
-    Cqe& c = ring->cq[pos % ring->entries];
-    c.index = static_cast<int32_t>(batch[i].index);
-    c.reserved = 0;
-    c.result = results[i];
-    ring->hdr->cq_tail.store(pos + 1, std::memory_order_release);
-    sem_post(&ring->hdr->cq_sem);
+    post(group);
+  };
+  if (groups.size() == 1) {
+    co_await run(groups[0]);
+  } else if (groups.size() > 1) {
+    auto ex = co_await asio::this_coro::executor;
+    std::vector<decltype(asio::co_spawn(ex, run(groups[0]), asio::deferred))> ops;
+    for (const auto& g : groups) ops.push_back(asio::co_spawn(ex, run(g), asio::deferred));
+    co_await asio::experimental::make_parallel_group(std::move(ops))
+        .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
   }
 }
 

@@ -28,6 +28,7 @@ namespace hf3fs::fuse {
 
 struct UsrbioOptions {
   uint32_t max_batches = 64;  // batches in flight across all rings (priority decides who waits)
+  uint64_t group_bytes = 512 << 10;  // a batch runs as groups of up to this many bytes at once
   Duration poll_interval = std::chrono::milliseconds(100);  // rings are also checked this often
 };
 
