@@ -104,14 +104,15 @@ int hf3fs_extract_mount_point(char *hf3fs_mount_point, int size, const char *pat
 /* Creates a buffer of `size` bytes in /dev/shm under a fresh random id, maps it and registers it
  * with the daemon of `hf3fs_mount_point`. `block_size` must be 0 or divide `size`. `numa` >= 0
  * asks for pages on that NUMA node (a preference; -1 for none). Returns 0, -EINVAL (bad sizes,
- * not an hf3fs mount), -ENOMEM/-ENOSPC (no shared memory), -ENOTCONN (the daemon does not
- * answer). */
+ * not an hf3fs mount), -ENOENT (no such mount point), -ENOMEM/-ENOSPC (no shared memory),
+ * -ENOTCONN (the daemon does not answer). */
 int hf3fs_iovcreate(struct hf3fs_iov *iov, const char *hf3fs_mount_point, size_t size,
                     size_t block_size, int numa);
 
 /* Opens the existing buffer `id` (created by this or another process with hf3fs_iovcreate and
- * not yet unlinked), maps it and registers it. `size` must match. Errors as hf3fs_iovcreate, and
- * -ENOENT when no such buffer exists. */
+ * not yet unlinked), maps its first `size` bytes and registers them; the buffer must be at least
+ * `size` bytes (-EINVAL otherwise). Errors as hf3fs_iovcreate, and -ENOENT when no such buffer
+ * exists. */
 int hf3fs_iovopen(struct hf3fs_iov *iov, const uint8_t id[16], const char *hf3fs_mount_point,
                   size_t size, size_t block_size, int numa);
 
