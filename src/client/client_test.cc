@@ -2,7 +2,9 @@
 // retries against a real meta RPC service on loopback.
 #include <gtest/gtest.h>
 
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <thread>
 
 #include "chunk/chunk_id.h"
 #include "client/file_io.h"
@@ -179,6 +181,39 @@ TEST_F(MetaServiceFixture, GivesUpWithAClearErrorWhenNoServerAnswers) {
   ASSERT_FALSE(r.ok());
   EXPECT_TRUE(r.status().retryable()) << r.status();
   EXPECT_NE(r.status().ToString().find("gave up"), std::string::npos) << r.status();
+}
+
+TEST_F(MetaServiceFixture, ConcurrentFailoversOnOneThreadDoNotDeadlock) {
+  // Two calls fail over at once on the single client thread; each refreshes routing (from a
+  // mgmtd that is not there, which takes a while). A lock held across that wait once blocked the
+  // thread for good: a mount hung after meta restarted.
+  MgmtdClient mgmtd(*rpc_, {net::Address{"127.0.0.1", 3}});
+  RoutingCache routing(mgmtd, client_pool_.Get(0), std::chrono::seconds(3600));
+  MetaClientOptions o;
+  o.timeout = std::chrono::milliseconds(800);
+  o.retry_min = std::chrono::milliseconds(5);
+  MetaClient client(*rpc_, &routing, {net::Address{"127.0.0.1", 1}, net::Address{"127.0.0.1", 2}},
+                    0x77, o);
+  std::atomic<int> done{0};
+  for (int i = 0; i < 4; ++i) {
+    boost::asio::co_spawn(
+        client_pool_.Get(0),
+        [&]() -> net::awaitable<void> {
+          meta::StatReq req;
+          auto r = co_await client.Call<meta::StatRsp>(meta::META_STAT, req);
+          EXPECT_FALSE(r.ok());
+          ++done;
+        },
+        boost::asio::detached);
+  }
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (done < 4 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (done < 4) {
+    ADD_FAILURE() << "calls never returned: the client thread is deadlocked";
+    std::_Exit(1);  // the blocked thread cannot be joined
+  }
 }
 
 TEST(AsyncMutexTest, SerializesCoroutinesInFifoOrder) {

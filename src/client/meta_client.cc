@@ -89,8 +89,12 @@ awaitable<Status> MetaClient::CallRaw(meta::MetaMethod method,
       }
       last = st;
       if (MoveOn(st)) {
-        std::lock_guard lock(mu_);
-        if (servers[current_ % servers.size()] == addr) ++current_;
+        {
+          // Never held across a co_await: a coroutine suspended with it would block every other
+          // caller's thread, and so itself (seen as a mount hanging after a meta restart).
+          std::lock_guard lock(mu_);
+          if (servers[current_ % servers.size()] == addr) ++current_;
+        }
         if (attempt == 0 || attempt % 8 == 0) {
           HF3FS_LOG_WARN("meta_client.failover method={} server={} error=\"{}\"",
                          static_cast<int>(method), addr.ToString(), st);
