@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -9,7 +10,11 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <climits>
 #include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
 
 #include "common/logging.h"
 #include "fuse/hf3fs_ioctl.h"
@@ -1185,6 +1190,62 @@ void FuseFs::Ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void*, fuse
   fuse_reply_err(req, ENOTTY);
 }
 
+// The FUSE connection's number in /sys/fs/fuse/connections (the kernel's encoding of the mount's
+// device number), read from /proc/self/mountinfo without touching the file system; 0 if unknown.
+uint64_t FuseFs::FuseConnectionId(const std::string& mountpoint) {
+  char real[PATH_MAX];
+  std::string mp = realpath(mountpoint.c_str(), real) ? std::string(real) : mountpoint;
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  uint64_t found = 0;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string id, parent, devno, root, point;
+    fields >> id >> parent >> devno >> root >> point;
+    // Mount points escape blanks as octal (\040).
+    std::string unescaped;
+    for (size_t i = 0; i < point.size(); ++i) {
+      if (point[i] == '\\' && i + 3 < point.size()) {
+        unescaped += static_cast<char>(std::stoi(point.substr(i + 1, 3), nullptr, 8));
+        i += 3;
+      } else {
+        unescaped += point[i];
+      }
+    }
+    if (unescaped != mp || line.find(" fuse.hf3fs ") == std::string::npos) continue;
+    unsigned major = 0, minor = 0;
+    if (std::sscanf(devno.c_str(), "%u:%u", &major, &minor) == 2) {
+      found = (uint64_t{major} << 20) | minor;  // the last (newest) mount there wins
+    }
+  }
+  return found;
+}
+
+void FuseFs::AbortConnection() {
+  if (conn_id_ == 0) {
+    HF3FS_LOG_WARN("fuse.abort_skipped reason=\"connection number unknown\"");
+    return;
+  }
+  const char* dir = "/sys/fs/fuse/connections";
+  std::string path = fmt::format("{}/{}/abort", dir, conn_id_);
+  if (access(path.c_str(), F_OK) != 0) {
+    // The control file system is not mounted on every system.
+    if (mount("fusectl", dir, "fusectl", 0, nullptr) != 0 && errno != EBUSY) {
+      HF3FS_LOG_WARN("fuse.abort_failed error=\"cannot mount fusectl at {}: {}\"", dir,
+                     strerror(errno));
+      return;
+    }
+  }
+  int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0 || write(fd, "1", 1) != 1) {
+    HF3FS_LOG_WARN("fuse.abort_failed path={} error=\"{}\"", path, strerror(errno));
+  } else {
+    HF3FS_LOG_INFO("fuse.connection_aborted reason=\"files still open at unmount\" connection={}",
+                   conn_id_);
+  }
+  if (fd >= 0) close(fd);
+}
+
 std::optional<BoundFile> FuseFs::TakeBinding(uint64_t token) {
   std::lock_guard lock(bind_mu_);
   auto it = bindings_.find(token);
@@ -1369,6 +1430,7 @@ Status FuseFs::Mount() {
                       "are we root or is fusermount3 installed?)",
                       mp);
   }
+  conn_id_ = FuseConnectionId(mp);
   return Status::Ok();
 }
 
@@ -1393,6 +1455,11 @@ void FuseFs::Exit() {
     fuse_session_exit(session_);
     fuse_session_unmount(session_);
   }
+  // The unmount is lazy: while a process still holds a file of the mount open, the kernel keeps
+  // the connection and our threads keep waiting for requests. Give it a moment, then abort the
+  // connection (those processes get ENOTCONN) so the buffered writes below still get flushed.
+  for (int i = 0; i < 40 && !ended_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  if (!ended_ && loop_.joinable()) AbortConnection();
   if (loop_.joinable()) loop_.join();
   asio::post(client_.pool().Get(0), [this] { timer_.cancel(); });
   while (timer_running_) timer_running_.wait(true);

@@ -152,6 +152,8 @@ class FuseFs {
   meta::Inode Overlay(meta::Inode inode);  // with this mount's unreported length and mtime
   template <typename F>
   void Spawn(F&& f);
+  static uint64_t FuseConnectionId(const std::string& mountpoint);
+  void AbortConnection();  // ends a connection a lazy unmount left alive (files still open)
 
   // Writes the buffered bytes of `st` (callers hold st->io).
   net::awaitable<Status> FlushBufferLocked(InodeState& st);
@@ -174,6 +176,7 @@ class FuseFs {
       groups_;
   boost::asio::steady_timer timer_;
   UsrbioServer* usrbio_ = nullptr;
+  uint64_t conn_id_ = 0;  // /sys/fs/fuse/connections/<conn_id_>
   std::mutex bind_mu_;
   std::map<uint64_t, BoundFile> bindings_;  // HF3FS_IOC_USRBIO_BIND tokens not yet taken
   uint64_t next_token_ = 1;

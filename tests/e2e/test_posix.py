@@ -14,6 +14,7 @@ import struct
 import subprocess
 import threading
 import time
+import time
 
 import pytest
 
@@ -776,3 +777,25 @@ def test_data_survives_down_up(cluster, work):
     assert (work / "d" / "e").is_dir()
     assert os.readlink(work / "link") == "f1"
     assert os.getxattr(work / "f1", "user.keep") == b"me"
+
+
+def test_down_with_a_file_still_open_keeps_its_buffered_writes(cluster, work):
+    # SIGTERM while a process holds a file open with writes still in the mount's write buffer:
+    # the lazy unmount leaves the kernel connection alive, so the daemon aborts it, flushes what
+    # it buffered and reports the length, and stops cleanly instead of being killed.
+    data = os.urandom(300 * 1024)  # below the write buffer: nothing reached storage yet
+    f = open(work / "open-at-down", "wb")
+    f.write(data)
+    f.flush()  # into the mount (FUSE write), not yet flushed by the mount itself
+    t = time.time()
+    r = cluster.down()
+    took = time.time() - t
+    try:
+        f.close()
+    except OSError:
+        pass  # the connection was aborted under it
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert took < 8, f"down took {took:.1f}s (the mount was killed, not stopped)"
+    assert "server.stopped role=mount" in cluster.log("mount", tail=100000)
+    cluster.up()
+    assert read_file(work / "open-at-down") == data
