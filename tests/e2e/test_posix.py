@@ -7,6 +7,7 @@ import ctypes
 import errno
 import fcntl
 import hashlib
+import json
 import mmap
 import os
 import stat
@@ -751,6 +752,27 @@ def test_ioctl_fsync_exact(work):
     with pytest.raises(OSError) as ei:
         fcntl.ioctl(os.open(p, os.O_RDONLY), 0x4800 | 99)
     assert ei.value.errno == errno.ENOTTY
+
+
+def test_timer_reports_length_of_a_file_still_open(cluster, work):
+    # Writes that stay in the mount's buffer of a file nobody closes reach storage and meta on
+    # the flush timer (mount.flush_interval, 1 s): other clients see the length without a close.
+    data = os.urandom(200 * 1024)
+    path = work / "timer"
+    rel = "/" + str(path.relative_to(cluster.mount))
+
+    def meta_length():
+        r = cluster.admin("stat", rel, "--meta", cluster.meta_address(), "--json")
+        return int(json.loads(r.stdout)["inode"]["length"])
+
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()  # into the mount's buffer; the timer does the rest (within about a second)
+        deadline = time.time() + 10
+        while meta_length() != len(data) and time.time() < deadline:
+            time.sleep(0.2)
+        assert meta_length() == len(data)
+    assert read_file(path) == data
 
 
 # ---- remount (last: it restarts every process) ------------------------------------------------
