@@ -5,12 +5,13 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 
 import pytest
 
-from conftest import drop_caches
+from conftest import REPO, drop_caches
 
 MiB = 1 << 20
 
@@ -38,17 +39,41 @@ def test_kill_storage_during_fio_verify(cluster, work):
     # 4 MiB/s so the write phase lasts ~24 s whatever the machine's speed, then the verify pass.
     job = ["--rw=write", "--bs=1m", "--size=96m", "--numjobs=4", "--direct=1"]
     argv = fio_args(work, *job, "--rate=4m")
+    # Beside fio, a USRBIO reader loops over a file written before the crash.
+    sys.path.insert(0, str(REPO / "python"))
+    import hf3fs_usrbio as usrbio
+    data = os.urandom(8 * MiB)
+    with open(work / "usrbio-src", "wb") as f:
+        f.write(data)
+    reads, failures, stop = [], [], threading.Event()
+
+    def reader():
+        while not stop.is_set():
+            try:
+                ok = usrbio.read_file(str(work / "usrbio-src"), block_size=MiB, io_depth=8) == data
+                reads.append((time.time(), ok))
+            except OSError as e:
+                failures.append(e)
+
+    reader_thread = threading.Thread(target=reader, daemon=True)
     fio = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    reader_thread.start()
     try:
         time.sleep(6)
         assert fio.poll() is None, "fio finished before the crash: make the job larger"
+        killed_at = time.time()
         os.kill(pid, signal.SIGKILL)
         out, err = fio.communicate(timeout=300)
     finally:
+        stop.set()
+        reader_thread.join(120)
         if fio.poll() is None:
             fio.kill()
             fio.wait()
     check_fio(subprocess.CompletedProcess(argv, fio.returncode, out, err))
+    assert not failures, failures[:3]
+    assert all(ok for _, ok in reads), "a USRBIO read returned wrong data"
+    assert any(t > killed_at + 1 for t, _ in reads), "no USRBIO read completed after the crash"
     assert victim not in cluster.pids()
     # The chains lost a replica: bring the node back and wait for it to catch up (resync).
     cluster.restart(victim)
