@@ -566,10 +566,10 @@ awaitable<void> UsrbioServer::RunBatch(std::shared_ptr<Connection> conn,
     bool read = (e.flags & kSqeRead) != 0;
     if (e.index >= ring->entries || read != ring->for_read || !iovs[i] || e.len == 0 ||
         e.len > HF3FS_IO_MAX_BYTES || e.iov_offset >= iovs[i]->size ||
-        e.len > iovs[i]->size - e.iov_offset || e.file_offset > (1ull << 62)) {
-      results[i] = -EINVAL;
-    } else if (!files[i] || (read ? !files[i]->bound.readable : !files[i]->bound.writable)) {
-      results[i] = -EBADF;
+        e.len > iovs[i]->size - e.iov_offset || e.file_offset > (1ull << 62) || !files[i]) {
+      results[i] = -EINVAL;  // (an unregistered file too: the library never sends one)
+    } else if (read ? !files[i]->bound.readable : !files[i]->bound.writable) {
+      results[i] = -EBADF;  // as read(2)/write(2) on a descriptor not open for it
     } else {
       valid.push_back(i);
     }

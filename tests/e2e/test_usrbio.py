@@ -327,7 +327,7 @@ def test_crafted_ring_entries_complete_with_errors(mnt, work, registered, cluste
         assert result == 4096
         bad = [
             (9999, file_h, 1, 0, 0, 4096, -errno.EINVAL),           # unknown iov
-            (iov_h, 9999, 1, 0, 0, 4096, -errno.EBADF),             # unknown file
+            (iov_h, 9999, 1, 0, 0, 4096, -errno.EINVAL),            # unknown file
             (iov_h, file_h, 1, 60 * 1024, 0, 8192, -errno.EINVAL),  # past the end of the iov
             (iov_h, file_h, 1, 1 << 40, 0, 4096, -errno.EINVAL),    # far outside the iov
             (iov_h, file_h, 0, 0, 0, 4096, -errno.EINVAL),          # a write on a read ring
