@@ -1,6 +1,7 @@
 #include "fuse/usrbio_server.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/random.h>
@@ -22,6 +23,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <atomic>
 #include <cstring>
 #include <map>
 #include <optional>
@@ -45,11 +47,80 @@ namespace {
 constexpr long kFuseMagic = 0x65735546;
 constexpr size_t kMaxPerConnection = 4096;  // iovs, rings and files each
 
+// Shared memory a process handed over, mapped here. An iov is a POSIX shm object, which cannot be
+// sealed: if its owner truncates it, touching the lost pages raises SIGBUS in the daemon. Every
+// mapping is listed in a table the SIGBUS handler can read without locks; a fault inside one
+// replaces the whole mapping with anonymous memory (the instruction then completes harmlessly)
+// and marks it broken, and I/Os on it complete with -EFAULT. Faults anywhere else go to the
+// previous handler.
+constexpr size_t kMaxMappings = 1 << 15;
+struct MappingSlot {
+  std::atomic<uintptr_t> base{0};
+  std::atomic<size_t> size{0};
+  std::atomic<bool> broken{false};
+};
+MappingSlot g_mappings[kMaxMappings];
+struct sigaction g_previous_sigbus;
+std::once_flag g_sigbus_once;
+
+void OnSigbus(int sig, siginfo_t* info, void* ucontext) {
+  auto addr = reinterpret_cast<uintptr_t>(info->si_addr);
+  for (auto& slot : g_mappings) {
+    uintptr_t base = slot.base.load(std::memory_order_acquire);
+    size_t size = slot.size.load(std::memory_order_acquire);
+    if (base == 0 || addr < base || addr >= base + size) continue;
+    // mmap is a plain system call here (async-signal-safe in practice).
+    void* p = mmap(reinterpret_cast<void*>(base), size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    if (p != MAP_FAILED) {
+      slot.broken.store(true, std::memory_order_release);
+      return;
+    }
+    break;
+  }
+  // Not ours: let the previous disposition handle the fault when the instruction repeats.
+  if (g_previous_sigbus.sa_flags & SA_SIGINFO) {
+    if (g_previous_sigbus.sa_sigaction) return g_previous_sigbus.sa_sigaction(sig, info, ucontext);
+  } else if (g_previous_sigbus.sa_handler != SIG_DFL && g_previous_sigbus.sa_handler != SIG_IGN) {
+    return g_previous_sigbus.sa_handler(sig);
+  }
+  signal(SIGBUS, SIG_DFL);
+}
+
+void InstallSigbusHandler() {
+  std::call_once(g_sigbus_once, [] {
+    struct sigaction sa {};
+    sa.sa_sigaction = OnSigbus;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGBUS, &sa, &g_previous_sigbus);
+  });
+}
+
 struct Mapping {
-  Mapping(void* b, size_t s) : base(static_cast<uint8_t*>(b)), size(s) {}
-  ~Mapping() { munmap(base, size); }
+  Mapping(void* b, size_t s) : base(static_cast<uint8_t*>(b)), size(s) {
+    for (size_t i = 0; i < kMaxMappings; ++i) {
+      uintptr_t expected = 0;
+      if (g_mappings[i].base.load(std::memory_order_relaxed) == 0) {
+        g_mappings[i].size.store(size, std::memory_order_release);
+        g_mappings[i].broken.store(false, std::memory_order_release);
+        if (g_mappings[i].base.compare_exchange_strong(expected, reinterpret_cast<uintptr_t>(base),
+                                                       std::memory_order_acq_rel)) {
+          slot = &g_mappings[i];
+          break;
+        }
+      }
+    }
+  }
+  ~Mapping() {
+    if (slot) slot->base.store(0, std::memory_order_release);
+    munmap(base, size);
+  }
+  // The owner truncated the memory under us (see OnSigbus).
+  bool broken() const { return slot && slot->broken.load(std::memory_order_acquire); }
   uint8_t* const base;
   const size_t size;
+  MappingSlot* slot = nullptr;  // null when the table is full (then a fault is fatal, as before)
 };
 
 int64_t NegErrno(const Status& s) {
@@ -178,6 +249,7 @@ Status UsrbioServer::Start() {
     return s;
   }
   address_ = "@" + name;
+  InstallSigbusHandler();
   helper_ = std::thread([this] { HelperLoop(); });
   accept_thread_ = std::thread([this] { AcceptLoop(); });
   fs_.SetUsrbio(this);
@@ -570,6 +642,8 @@ awaitable<void> UsrbioServer::RunBatch(std::shared_ptr<Connection> conn,
       results[i] = -EINVAL;  // (an unregistered file too: the library never sends one)
     } else if (read ? !files[i]->bound.readable : !files[i]->bound.writable) {
       results[i] = -EBADF;  // as read(2)/write(2) on a descriptor not open for it
+    } else if (iovs[i]->broken()) {
+      results[i] = -EFAULT;
     } else {
       valid.push_back(i);
     }
@@ -645,7 +719,9 @@ awaitable<void> UsrbioServer::RunBatch(std::shared_ptr<Connection> conn,
       }
       co_await io.ReadMany(reads, (ring->flags & HF3FS_IOR_ALLOW_READ_UNCOMMITTED) != 0);
       for (size_t k = 0; k < group.size(); ++k) {
-        if (!reads[k].status.ok()) {
+        if (iovs[group[k]]->broken()) {
+          results[group[k]] = -EFAULT;  // the buffer was truncated while we filled it
+        } else if (!reads[k].status.ok()) {
           results[group[k]] = NegErrno(reads[k].status);
         } else if (reads[k].hole && (ring->flags & HF3FS_IOR_FORBID_READ_HOLES)) {
           results[group[k]] = -ENODATA;
@@ -680,6 +756,8 @@ awaitable<void> UsrbioServer::RunBatch(std::shared_ptr<Connection> conn,
       size_t i = group[k];
       if (excs[k]) {
         results[i] = -EIO;
+      } else if (iovs[i]->broken()) {
+        results[i] = -EFAULT;  // the data came (partly) from the anonymous stand-in
       } else if (!statuses[k].ok()) {
         results[i] = NegErrno(statuses[k]);
       } else {

@@ -346,6 +346,30 @@ def test_crafted_ring_entries_complete_with_errors(mnt, work, registered, cluste
     assert cluster.is_mounted()
 
 
+def test_truncated_iov_fails_its_io_and_the_daemon_lives(mnt, work, registered, cluster):
+    """A process that shrinks a registered buffer (shm cannot be sealed) gets -EFAULT for I/O into
+    it; the daemon, which would otherwise die of SIGBUS, serves on."""
+    data = os.urandom(2 * MiB)
+    fuse_write(work / "t", data)
+    fd = registered("t", os.O_RDONLY)
+    with usrbio.Iovec(mnt, 2 * MiB) as iov, usrbio.Ioring(mnt, 4) as ring:
+        os.truncate("/dev/shm/hf3fs-iov-" + iov.id.hex(), 0)
+        ring.prepare(iov, 0, fd, 0, 2 * MiB)
+        ring.submit()
+        [(_, result, _)] = ring.wait(min_results=1, timeout=30)
+        assert result == -errno.EFAULT
+        # Later I/Os on that buffer fail the same way at once.
+        ring.prepare(iov, 0, fd, 0, 4096)
+        ring.submit()
+        [(_, result, _)] = ring.wait(min_results=1, timeout=30)
+        assert result == -errno.EFAULT
+        iov.unlink()
+    assert cluster.is_mounted()
+    assert usrbio.read_file(str(work / "t")) == data
+    with open(work / "t", "rb") as f:
+        assert f.read() == data
+
+
 def test_process_death_with_io_in_flight(mnt, work, cluster):
     data = os.urandom(16 * MiB)
     fuse_write(work / "k", data)
