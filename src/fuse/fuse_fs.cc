@@ -768,34 +768,56 @@ void FuseFs::Fsync(fuse_req_t req, fuse_ino_t, int, fuse_file_info* fi) {
 
 void FuseFs::Release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   auto* h = Fh(fi);
-  Spawn([this, req, h]() -> awaitable<void> {
-    std::unique_ptr<FileHandle> owned(h);
-    auto& st = *h->state;
-    Status s = co_await FlushBuffer(st);
-    if (!s.ok()) HF3FS_LOG_WARN("fuse.release_flush_failed inode={} error=\"{}\"", st.id, s);
-    if (h->session_id != 0) {
-      meta::CloseReq r;
-      r.mutable_user()->set_uid(0);
-      r.set_inode_id(st.id);
-      r.set_session_id(h->session_id);
-      {
-        std::lock_guard lock(st.mu);
-        r.set_has_length_hint(st.written_end > 0);
-        r.set_length_hint(st.written_end);
-        r.set_truncate_version(st.inode.truncate_version());
-        r.set_mtime_ns(st.mtime_ns);
-        if (st.any_session == h->session_id) st.any_session = 0;
-        st.length_dirty = false;
-      }
-      auto rsp = co_await client_.meta().Call<meta::CloseRsp>(meta::META_CLOSE, r);
-      if (!rsp.ok()) {
-        HF3FS_LOG_WARN("fuse.close_failed inode={} session={:x} error=\"{}\"", st.id, h->session_id,
-                       rsp.status());
-      }
+  {
+    std::lock_guard lock(bind_mu_);
+    if (h->usrbio_refs > 0) {
+      h->released = true;  // USRBIO still uses it: the last UnbindHandle finishes the release
+      fuse_reply_err(req, 0);
+      return;
     }
-    ReleaseState(h->state);
+  }
+  Spawn([this, req, h]() -> awaitable<void> {
+    co_await FinishRelease(h);
     fuse_reply_err(req, 0);
   });
+}
+
+void FuseFs::UnbindHandle(FileHandle* h) {
+  if (!h) return;
+  {
+    std::lock_guard lock(bind_mu_);
+    if (--h->usrbio_refs > 0 || !h->released) return;
+  }
+  if (exiting_) return;  // the final flush of Exit() covers its data
+  Spawn([this, h]() -> awaitable<void> { co_await FinishRelease(h); });
+}
+
+awaitable<void> FuseFs::FinishRelease(FileHandle* h) {
+  std::unique_ptr<FileHandle> owned(h);
+  auto& st = *h->state;
+  Status s = co_await FlushBuffer(st);
+  if (!s.ok()) HF3FS_LOG_WARN("fuse.release_flush_failed inode={} error=\"{}\"", st.id, s);
+  if (h->session_id != 0) {
+    meta::CloseReq r;
+    r.mutable_user()->set_uid(0);
+    r.set_inode_id(st.id);
+    r.set_session_id(h->session_id);
+    {
+      std::lock_guard lock(st.mu);
+      r.set_has_length_hint(st.written_end > 0);
+      r.set_length_hint(st.written_end);
+      r.set_truncate_version(st.inode.truncate_version());
+      r.set_mtime_ns(st.mtime_ns);
+      if (st.any_session == h->session_id) st.any_session = 0;
+      st.length_dirty = false;
+    }
+    auto rsp = co_await client_.meta().Call<meta::CloseRsp>(meta::META_CLOSE, r);
+    if (!rsp.ok()) {
+      HF3FS_LOG_WARN("fuse.close_failed inode={} session={:x} error=\"{}\"", st.id, h->session_id,
+                     rsp.status());
+    }
+  }
+  ReleaseState(h->state);
 }
 
 // ---- directories
@@ -1181,7 +1203,8 @@ void FuseFs::Ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void*, fuse
     {
       std::lock_guard lock(bind_mu_);
       out.token = next_token_++;
-      bindings_[out.token] = BoundFile{h->state, h->session_id, h->readable, h->writable};
+      ++h->usrbio_refs;  // dropped by UnbindHandle
+      bindings_[out.token] = BoundFile{h, h->state, h->session_id, h->readable, h->writable};
     }
     out.inode = h->state->id;
     fuse_reply_ioctl(req, 0, &out, sizeof(out));

@@ -54,6 +54,10 @@ struct FileHandle {
   bool readable = false;
   bool writable = false;
   bool direct = false;  // opened with O_DIRECT (or mount.direct_io): no write buffering
+  // USRBIO registrations of this open file (guarded by FuseFs::bind_mu_). While there are any, a
+  // kernel release only marks the handle; the last unbinding finishes it.
+  uint32_t usrbio_refs = 0;
+  bool released = false;
 };
 
 struct DirHandle {
@@ -69,6 +73,7 @@ class UsrbioServer;
 // An open file of this mount bound to USRBIO (HF3FS_IOC_USRBIO_BIND): what the daemon's ring
 // executor needs of its handle. Valid while the daemon keeps its descriptor of the file open.
 struct BoundFile {
+  FileHandle* handle = nullptr;  // referenced (usrbio_refs) until UnbindHandle
   std::shared_ptr<InodeState> state;
   uint64_t session_id = 0;
   bool readable = false;
@@ -130,6 +135,9 @@ class FuseFs {
   void SetUsrbio(UsrbioServer* server) { usrbio_ = server; }
   // The binding HF3FS_IOC_USRBIO_BIND made under `token` (taken once).
   std::optional<BoundFile> TakeBinding(uint64_t token);
+  // Drops a binding's reference on its handle; finishes the handle's release if the kernel
+  // already released it.
+  void UnbindHandle(FileHandle* handle);
   // Writes this mount's buffered bytes of the file before I/O that bypasses the buffer.
   net::awaitable<Status> FlushBuffer(InodeState& st);
   // Records a write of [.., end) done outside FUSE: the length and mtime reach meta like those of
@@ -157,6 +165,8 @@ class FuseFs {
 
   // Writes the buffered bytes of `st` (callers hold st->io).
   net::awaitable<Status> FlushBufferLocked(InodeState& st);
+  // Flushes, closes the handle's write session at meta and frees the handle.
+  net::awaitable<void> FinishRelease(FileHandle* h);
   // Flushes, then reports the written length and mtime to meta with `session`.
   net::awaitable<Status> SyncInode(InodeState& st, uint64_t session, bool query_length);
   net::awaitable<void> TimerLoop();

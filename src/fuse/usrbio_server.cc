@@ -130,12 +130,13 @@ int64_t NegErrno(const Status& s) {
 
 }  // namespace
 
-// A registered file: the daemon's descriptor keeps the FUSE handle (and its write session) open.
+// A registered file: a reference on the process's FUSE handle (and its write session), taken by
+// HF3FS_IOC_USRBIO_BIND. The daemon keeps no descriptor of its own mount: one would make its own
+// exit wait on a flush only it could answer (a daemon killed with SIGKILL left a hung mount).
 struct UsrbioFile {
-  UsrbioFile(UsrbioServer* s, int f, BoundFile b) : server(s), fd(f), bound(std::move(b)) {}
-  ~UsrbioFile();
-  UsrbioServer* server;
-  int fd;
+  UsrbioFile(FuseFs& f, BoundFile b) : fs(f), bound(std::move(b)) {}
+  ~UsrbioFile() { fs.UnbindHandle(bound.handle); }  // the handle's deferred release, if due
+  FuseFs& fs;
   BoundFile bound;
 };
 
@@ -217,12 +218,6 @@ class UsrbioServer::Gate {
   uint32_t active_ = 0;
   std::deque<std::shared_ptr<asio::steady_timer>> waiters_[3];
 };
-
-UsrbioFile::~UsrbioFile() {
-  int f = fd;
-  // Closing ends the FUSE handle: its flush reports the written length to meta.
-  server->Defer([f] { close(f); });
-}
 
 UsrbioServer::UsrbioServer(FuseFs& fs, UsrbioOptions options)
     : fs_(fs), options_(options), gate_(std::make_unique<Gate>(options.max_batches)) {}
@@ -488,7 +483,9 @@ void UsrbioServer::Serve(std::shared_ptr<Connection> conn) {
             fail(EINVAL);
             break;
           }
-          auto file = std::make_shared<UsrbioFile>(this, take_fd(0), std::move(*bound));
+          // (Our copy of the descriptor is closed below, from this thread: its FLUSH is answered
+          // by the FUSE threads; the handle lives on through the binding's reference.)
+          auto file = std::make_shared<UsrbioFile>(fs_, std::move(*bound));
           std::lock_guard lock(conn->mu);
           if (conn->files.size() >= kMaxPerConnection) {
             fail(EMFILE);
@@ -531,7 +528,7 @@ void UsrbioServer::Cleanup(Connection& conn) {
     std::lock_guard lock(conn.mu);
     files = conn.files.size();
     iovs = conn.iovs.size();
-    conn.files.clear();  // descriptors are closed on the helper thread
+    conn.files.clear();  // handle references dropped (a handle the kernel released ends now)
     conn.iovs.clear();
   }
   HF3FS_LOG_INFO("usrbio.disconnected pid={} rings={} files={} iovs={}", conn.peer, rings.size(),

@@ -2,9 +2,9 @@
 //
 // Listens on an abstract Unix socket (announced by HF3FS_IOC_USRBIO_INFO). Each connected process
 // gets a thread that handles its control messages: it maps the iovs and rings the process hands
-// over, binds the files it registers (the daemon keeps a descriptor of each, so its FUSE handle
-// lives on) and, when the process goes away, stops its rings, waits for their in-flight I/O and
-// frees everything. Each ring is served by a coroutine on the client's io pool that cuts batches
+// over, binds the files it registers (a reference on each one's FUSE handle, so it lives on)
+// and, when the process goes away, stops its rings, waits for their in-flight I/O and frees
+// everything. Each ring is served by a coroutine on the client's io pool that cuts batches
 // from the submission queue by the ring's io_depth policy, runs them as batched storage reads or
 // concurrent chunk writes straight into or out of the shared buffers, and posts completions in
 // submission order. Every field read from shared memory is checked against the daemon's own
@@ -45,8 +45,8 @@ class UsrbioServer {
   struct Ring;
   class Gate;
 
-  // Runs `fn` on the helper thread: closing a file of our own mount (FUSE answers it) and page
-  // invalidations must not run on an io thread, which FUSE handlers may be waiting for.
+  // Runs `fn` on the helper thread: page invalidations must not run on an io thread, which FUSE
+  // handlers may be waiting for.
   void Defer(std::function<void()> fn);
 
  private:

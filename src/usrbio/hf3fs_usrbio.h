@@ -165,8 +165,8 @@ void hf3fs_iordestroy(struct hf3fs_ior *ior);
 /* ---- files ------------------------------------------------------------------------------- */
 
 /* Registers `fd` (open on an hf3fs mount) for I/O through rings; `flags` must be 0. The daemon
- * keeps its own reference to the open file, so closing `fd` before hf3fs_dereg_fd does not end
- * the registration. Returns 0, -EBADF (not open), -EINVAL (not a regular file of an hf3fs mount),
+ * keeps a reference on the open file, so closing `fd` before hf3fs_dereg_fd does not end the
+ * registration. Returns 0, -EBADF (not open), -EINVAL (not a regular file of an hf3fs mount),
  * -EEXIST (already registered), -ENOTCONN. */
 int hf3fs_reg_fd(int fd, uint64_t flags);
 

@@ -146,6 +146,25 @@ def test_overwrite_invalidates_fuse_cache(mnt, work, registered):
         assert f.read() == b"a" * 4096 + b"b" * 4096
 
 
+def test_registration_outlives_close(mnt, work):
+    # The registration keeps the open file alive after close(2) (documented); deregistering then
+    # ends it, and the written length reaches the metadata service as a close would.
+    data = os.urandom(3 * MiB)
+    fd = os.open(work / "late", os.O_RDWR | os.O_CREAT, 0o644)
+    usrbio.register_fd(fd)
+    os.close(fd)
+    with usrbio.Iovec(mnt, len(data)) as iov, usrbio.Ioring(mnt, 4, for_read=False) as ring:
+        iov.buf[:len(data)] = data
+        ring.prepare(iov, 0, fd, 0, len(data))
+        ring.submit()
+        [(_, result, _)] = ring.wait(min_results=1, timeout=30)
+        assert result == len(data)
+    usrbio.deregister_fd(fd)
+    drop_caches()
+    with open(work / "late", "rb") as f:
+        assert f.read() == data
+
+
 def test_io_depth_batches(mnt, work, registered):
     fuse_write(work / "d", os.urandom(64 * 1024))
     fd = registered("d", os.O_RDONLY)
@@ -444,3 +463,32 @@ def test_c_program(work):
     r = subprocess.run([exe, str(work / "cat")], capture_output=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout == data
+
+
+def test_mount_killed_with_files_registered_is_dead_not_hung(mnt, work, cluster):
+    """The daemon holds no descriptor of its own mount for a registration (one once made its own
+    exit wait on a FUSE flush nobody could answer: the mount hung instead of failing)."""
+    fuse_write(work / "reg", os.urandom(MiB))
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import os, sys, time
+        sys.path.insert(0, {str(REPO / 'python')!r})
+        import hf3fs_usrbio as u
+        fd = os.open({str(work / 'reg')!r}, os.O_RDWR)
+        u.register_fd(fd)
+        ring = u.Ioring({mnt!r}, 4)
+        print("registered", flush=True)
+        time.sleep(120)
+    """)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "registered"
+        os.kill(cluster.pid("mount"), signal.SIGKILL)
+        # Another process sees a dead mount at once (a hung one would never answer).
+        r = subprocess.run([sys.executable, "-c", f"import os; os.listdir({mnt!r})"],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode != 0 and "Transport endpoint is not connected" in r.stderr, r.stderr
+    finally:
+        holder.kill()
+        holder.wait(30)
+    assert cluster.down().returncode == 0
+    cluster.up()
+    assert cluster.is_mounted()
