@@ -27,6 +27,15 @@ import hf3fs_usrbio as usrbio  # noqa: E402
 MiB = 1 << 20
 
 
+@pytest.fixture(autouse=True)
+def no_leftover_buffers():
+    """Buffers the tests (and the processes they kill) leave named in /dev/shm are removed."""
+    before = set(pathlib.Path("/dev/shm").glob("hf3fs-iov-*"))
+    yield
+    for p in set(pathlib.Path("/dev/shm").glob("hf3fs-iov-*")) - before:
+        p.unlink(missing_ok=True)
+
+
 @pytest.fixture
 def mnt(cluster):
     return str(cluster.mount)
