@@ -1152,6 +1152,11 @@ void FuseFs::Ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void*, fuse
     });
     return;
   }
+  if ((cmd == HF3FS_IOC_FSYNC_EXACT || cmd == HF3FS_IOC_USRBIO_BIND) && (flags & FUSE_IOCTL_DIR)) {
+    // These take a file's handle; a directory's fh is a DirHandle, never to be read as one.
+    fuse_reply_err(req, EINVAL);
+    return;
+  }
   if (cmd == HF3FS_IOC_FSYNC_EXACT) {
     auto* h = Fh(fi);
     if (!h || fi->fh == 0) {

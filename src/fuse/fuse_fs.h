@@ -71,7 +71,7 @@ struct DirHandle {
 class UsrbioServer;
 
 // An open file of this mount bound to USRBIO (HF3FS_IOC_USRBIO_BIND): what the daemon's ring
-// executor needs of its handle. Valid while the daemon keeps its descriptor of the file open.
+// executor needs of its handle. Valid until UnbindHandle(handle).
 struct BoundFile {
   FileHandle* handle = nullptr;  // referenced (usrbio_refs) until UnbindHandle
   std::shared_ptr<InodeState> state;

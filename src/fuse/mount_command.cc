@@ -71,7 +71,7 @@ class MountRole : public net::ServerRole {
 
   void Stop() override {
     if (usrbio_) {
-      usrbio_->Stop();  // while FUSE still serves: it closes the files processes registered
+      usrbio_->Stop();  // while FUSE still serves: released handles it still held are finished
       usrbio_.reset();
     }
     if (fs_) {

@@ -752,6 +752,15 @@ def test_ioctl_fsync_exact(work):
     with pytest.raises(OSError) as ei:
         fcntl.ioctl(os.open(p, os.O_RDONLY), 0x4800 | 99)
     assert ei.value.errno == errno.ENOTTY
+    # On a directory (whose handle is not a file's) it is refused, and the mount lives on.
+    d = os.open(work, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        with pytest.raises(OSError) as ei:
+            fcntl.ioctl(d, HF3FS_IOC_FSYNC_EXACT)
+        assert ei.value.errno == errno.EINVAL
+    finally:
+        os.close(d)
+    assert read_file(p) == data
 
 
 def test_timer_reports_length_of_a_file_still_open(cluster, work):
