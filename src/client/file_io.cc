@@ -122,25 +122,10 @@ awaitable<Result<FileLayout>> FileIo::Layout(const meta::Inode& inode) {
 
 awaitable<Result<size_t>> FileIo::Read(const meta::Inode& inode, uint64_t length, uint64_t offset,
                                        std::span<uint8_t> out) {
-  if (offset >= length || out.empty()) co_return size_t{0};
-  size_t n = static_cast<size_t>(std::min<uint64_t>(out.size(), length - offset));
-  HF3FS_CO_TRY_ASSIGN(auto layout, co_await Layout(inode));
-  uint64_t cs = layout.chunk_size();
-  std::vector<ReadOp> ops;
-  for (uint64_t pos = offset; pos < offset + n;) {
-    uint64_t index = pos / cs;
-    uint64_t in_chunk = pos % cs;
-    uint64_t len = std::min<uint64_t>(cs - in_chunk, offset + n - pos);
-    ReadOp op;
-    op.chain = layout.ChainOf(index);
-    op.chunk_id = FileChunkId(inode.id(), index);
-    op.offset = static_cast<uint32_t>(in_chunk);
-    op.out = out.subspan(pos - offset, len);
-    ops.push_back(std::move(op));
-    pos += len;
-  }
-  HF3FS_CO_TRY(co_await storage_.Read(ops));
-  co_return n;
+  BatchRead one{&inode, length, offset, out};
+  co_await ReadMany({&one, 1});
+  if (!one.status.ok()) co_return one.status;
+  co_return one.bytes;
 }
 
 awaitable<void> FileIo::ReadMany(std::span<BatchRead> reads, bool allow_uncommitted) {
@@ -153,7 +138,7 @@ awaitable<void> FileIo::ReadMany(std::span<BatchRead> reads, bool allow_uncommit
     rd.status = Status::Ok();
     if (rd.offset >= rd.length || rd.out.empty()) continue;
     size_t n = static_cast<size_t>(std::min<uint64_t>(rd.out.size(), rd.length - rd.offset));
-    auto layout = co_await Layout(rd.inode);
+    auto layout = co_await Layout(*rd.inode);
     if (!layout.ok()) {
       rd.status = layout.status();
       continue;
@@ -166,7 +151,7 @@ awaitable<void> FileIo::ReadMany(std::span<BatchRead> reads, bool allow_uncommit
       uint64_t len = std::min<uint64_t>(cs - in_chunk, rd.offset + n - pos);
       ReadOp op;
       op.chain = layout->ChainOf(index);
-      op.chunk_id = FileChunkId(rd.inode.id(), index);
+      op.chunk_id = FileChunkId(rd.inode->id(), index);
       op.offset = static_cast<uint32_t>(in_chunk);
       op.out = rd.out.subspan(pos - rd.offset, len);
       ops.push_back(std::move(op));

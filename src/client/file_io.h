@@ -49,7 +49,7 @@ class FileIo {
                                  std::span<uint8_t> out);
   // One read of a batch (ReadMany).
   struct BatchRead {
-    meta::Inode inode;
+    const meta::Inode* inode = nullptr;  // outlives the call
     uint64_t length = 0;  // the file's length: the read stops there
     uint64_t offset = 0;
     std::span<uint8_t> out;
