@@ -1,6 +1,7 @@
 #include "fuse/usrbio_server.h"
 
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -123,6 +124,16 @@ struct Mapping {
   MappingSlot* slot = nullptr;  // null when the table is full (then a fault is fatal, as before)
 };
 
+// The doorbell a ring comes with must be an eventfd: anything else would make the ring's wait
+// for readiness fail at once, over and over.
+bool IsEventFd(int fd) {
+  char link[64];
+  ssize_t n = readlink(fmt::format("/proc/self/fd/{}", fd).c_str(), link, sizeof(link) - 1);
+  if (n <= 0) return false;
+  link[n] = '\0';
+  return std::strcmp(link, "anon_inode:[eventfd]") == 0;
+}
+
 int64_t NegErrno(const Status& s) {
   int e = s.errno_value();
   return -(e == 0 ? EIO : e);
@@ -148,6 +159,16 @@ struct UsrbioServer::Connection {
   std::map<uint32_t, std::shared_ptr<UsrbioFile>> files;
   std::map<uint32_t, std::shared_ptr<Ring>> rings;
   uint32_t next_handle = 1;
+
+  // Files `value` in `map` under a fresh handle; 0 when the map is full (kMaxPerConnection).
+  template <typename Map, typename V>
+  uint32_t Add(Map& map, V value) {
+    std::lock_guard lock(mu);
+    if (map.size() >= kMaxPerConnection) return 0;
+    uint32_t h = next_handle++;
+    map[h] = std::move(value);
+    return h;
+  }
 };
 
 struct UsrbioServer::Ring {
@@ -369,8 +390,12 @@ void UsrbioServer::Serve(std::shared_ptr<Connection> conn) {
           break;
         case kRegIov: {
           struct stat st;
+          struct statfs sfs;
+          // Only shared memory (tmpfs): a mapped file of some other file system, worst of all
+          // of this very mount, would fault into I/O the io threads might wait on.
           if (fds.size() != 1 || req.a == 0 || fstat(fds[0], &st) != 0 || !S_ISREG(st.st_mode) ||
-              static_cast<uint64_t>(st.st_size) < req.a) {
+              static_cast<uint64_t>(st.st_size) < req.a || fstatfs(fds[0], &sfs) != 0 ||
+              sfs.f_type != TMPFS_MAGIC) {
             fail(EINVAL);
             break;
           }
@@ -379,14 +404,8 @@ void UsrbioServer::Serve(std::shared_ptr<Connection> conn) {
             fail(errno == ENOMEM ? ENOMEM : EINVAL);
             break;
           }
-          auto m = std::make_shared<Mapping>(p, req.a);
-          std::lock_guard lock(conn->mu);
-          if (conn->iovs.size() >= kMaxPerConnection) {
-            fail(EMFILE);
-            break;
-          }
-          uint32_t h = conn->next_handle++;
-          conn->iovs[h] = std::move(m);
+          uint32_t h = conn->Add(conn->iovs, std::make_shared<Mapping>(p, req.a));
+          if (h == 0) fail(EMFILE);
           rsp.value = h;
           break;
         }
@@ -405,7 +424,7 @@ void UsrbioServer::Serve(std::shared_ptr<Connection> conn) {
               io_depth > static_cast<int64_t>(entries) ||
               io_depth < -static_cast<int64_t>(entries) || fstat(fds[0], &st) != 0 ||
               static_cast<uint64_t>(st.st_size) < RingBytes(static_cast<uint32_t>(entries)) ||
-              seals < 0 || !(seals & F_SEAL_SHRINK)) {
+              seals < 0 || !(seals & F_SEAL_SHRINK) || !IsEventFd(fds[1])) {
             // (A ring that could shrink under the daemon's mapping would fault it: rings are
             // sealed memfds.)
             fail(EINVAL);
@@ -435,15 +454,10 @@ void UsrbioServer::Serve(std::shared_ptr<Connection> conn) {
           ring->flags = req.e;
           ring->ctx = &fs_.client().pool().Next();
           ring->ev = std::make_unique<asio::posix::stream_descriptor>(*ring->ctx, take_fd(1));
-          {
-            std::lock_guard lock(conn->mu);
-            if (conn->rings.size() >= kMaxPerConnection) {
-              fail(EMFILE);
-              break;
-            }
-            uint32_t h = conn->next_handle++;
-            conn->rings[h] = ring;
-            rsp.value = h;
+          rsp.value = conn->Add(conn->rings, ring);
+          if (rsp.value == 0) {
+            fail(EMFILE);
+            break;
           }
           asio::co_spawn(*ring->ctx, RingLoop(conn, ring), asio::detached);
           break;
@@ -485,15 +499,8 @@ void UsrbioServer::Serve(std::shared_ptr<Connection> conn) {
           }
           // (Our copy of the descriptor is closed below, from this thread: its FLUSH is answered
           // by the FUSE threads; the handle lives on through the binding's reference.)
-          auto file = std::make_shared<UsrbioFile>(fs_, std::move(*bound));
-          std::lock_guard lock(conn->mu);
-          if (conn->files.size() >= kMaxPerConnection) {
-            fail(EMFILE);
-            break;
-          }
-          uint32_t h = conn->next_handle++;
-          conn->files[h] = std::move(file);
-          rsp.value = h;
+          rsp.value = conn->Add(conn->files, std::make_shared<UsrbioFile>(fs_, std::move(*bound)));
+          if (rsp.value == 0) fail(EMFILE);  // (the binding's reference went with the file)
           rsp.value2 = b.inode;
           break;
         }
@@ -703,12 +710,14 @@ awaitable<void> UsrbioServer::RunBatch(std::shared_ptr<Connection> conn,
   auto run = [&](const std::vector<size_t>& group) -> awaitable<void> {
     if (ring->for_read) {
       std::vector<client::FileIo::BatchRead> reads(group.size());
+      std::vector<meta::Inode> inodes(group.size());  // (copies: the state's may change)
       for (size_t k = 0; k < group.size(); ++k) {
         const Sqe& e = batch[group[k]];
         auto& st = *files[group[k]]->bound.state;
         {
           std::lock_guard lock(st.mu);
-          reads[k].inode = st.inode;
+          inodes[k] = st.inode;
+          reads[k].inode = &inodes[k];
           reads[k].length = std::max(st.inode.length(), st.written_end);
         }
         reads[k].offset = e.file_offset;

@@ -87,6 +87,17 @@ struct Conn {
   }
 };
 
+// Ends a registration (kDeregIov, kDeregRing, kDeregFd). In a forked child the connection is the
+// parent's: nothing to end there.
+void Deregister(Conn& conn, CtlOp op, uint32_t handle) {
+  if (conn.pid != getpid()) return;
+  CtlReq req;
+  req.op = op;
+  req.a = handle;
+  CtlRsp rsp;
+  conn.Call(req, nullptr, 0, &rsp);
+}
+
 struct Registry {
   std::mutex mu;
   std::map<std::string, std::shared_ptr<Conn>> conns;  // by daemon socket address
@@ -397,13 +408,7 @@ void hf3fs_iovunlink(hf3fs_iov* iov) {
 void hf3fs_iovdestroy(hf3fs_iov* iov) {
   if (!iov || !iov->iovh) return;
   auto* h = static_cast<Iov*>(iov->iovh);
-  if (h->conn->pid == getpid()) {
-    CtlReq req;
-    req.op = kDeregIov;
-    req.a = h->handle;
-    CtlRsp rsp;
-    h->conn->Call(req, nullptr, 0, &rsp);
-  }
+  Deregister(*h->conn, kDeregIov, h->handle);
   if (!h->wrapped) munmap(h->base, h->size);
   delete h;
   iov->iovh = nullptr;
@@ -526,13 +531,7 @@ int hf3fs_iorcreate(hf3fs_ior* ior, const char* hf3fs_mount_point, int entries, 
 void hf3fs_iordestroy(hf3fs_ior* ior) {
   if (!ior || !ior->iorh) return;
   auto* r = static_cast<Ring*>(ior->iorh);
-  if (r->conn->pid == getpid()) {
-    CtlReq req;
-    req.op = kDeregRing;
-    req.a = r->handle;
-    CtlRsp rsp;
-    r->conn->Call(req, nullptr, 0, &rsp);  // returns once the daemon no longer touches the ring
-  }
+  Deregister(*r->conn, kDeregRing, r->handle);  // answered once the daemon leaves the ring alone
   sem_destroy(&r->hdr->cq_sem);
   munmap(r->base, r->bytes);
   close(r->evfd);
@@ -576,11 +575,7 @@ void hf3fs_dereg_fd(int fd) {
     f = it->second;
     reg.files.erase(it);
   }
-  CtlReq req;
-  req.op = kDeregFd;
-  req.a = f.handle;
-  CtlRsp rsp;
-  f.conn->Call(req, nullptr, 0, &rsp);
+  Deregister(*f.conn, kDeregFd, f.handle);
 }
 
 int hf3fs_prep_io(const hf3fs_ior* ior, const hf3fs_iov* iov, bool read, void* ptr, int fd,
