@@ -134,25 +134,48 @@ def test_write_then_fuse_reads(mnt, work, registered):
         assert f.read() == data
 
 
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mmap.restype = ctypes.c_void_p
+_libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                       ctypes.c_long]
+_libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+_libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p]
+
+
+def _resident_pages(addr, length):
+    """How many pages of a file mapping are in the page cache (mincore(2))."""
+    vec = ctypes.create_string_buffer((length + 4095) // 4096)
+    assert _libc.mincore(addr, length, vec) == 0, os.strerror(ctypes.get_errno())
+    return sum(b & 1 for b in vec.raw)
+
+
 def test_overwrite_invalidates_fuse_cache(mnt, work, registered):
+    # A ring write drops the kernel's cached pages of the file. Checked on a mapping that stays
+    # open (a fresh open() drops them anyway), by page residency rather than by content, so the
+    # kernel's own revalidation after the attribute timeout cannot make this pass.
+    import mmap as mmap_mod
     fuse_write(work / "c", b"a" * 8192)
-    with open(work / "c", "rb") as f:
-        assert f.read() == b"a" * 8192  # now in the page cache
-    fd = registered("c")
-    with usrbio.Iovec(mnt, 4096) as iov, usrbio.Ioring(mnt, 4, for_read=False) as ring:
-        iov.buf[:4096] = b"b" * 4096
-        ring.prepare(iov, 0, fd, 4096, 4096)
-        ring.submit()
-        [(_, result, _)] = ring.wait(min_results=1, timeout=30)
-        assert result == 4096
-    deadline = time.time() + 5
-    while time.time() < deadline:
-        with open(work / "c", "rb") as f:
-            if f.read() == b"a" * 4096 + b"b" * 4096:
-                break
-        time.sleep(0.05)
-    with open(work / "c", "rb") as f:
-        assert f.read() == b"a" * 4096 + b"b" * 4096
+    fd = registered("c")  # (an open drops cached pages itself: open before caching them)
+    rfd = os.open(work / "c", os.O_RDONLY)
+    addr = _libc.mmap(None, 8192, mmap_mod.PROT_READ, mmap_mod.MAP_SHARED, rfd, 0)
+    assert addr not in (None, ctypes.c_void_p(-1).value)
+    try:
+        assert ctypes.string_at(addr, 8192) == b"a" * 8192  # both pages now cached
+        assert _resident_pages(addr, 8192) == 2
+        with usrbio.Iovec(mnt, 4096) as iov, usrbio.Ioring(mnt, 4, for_read=False) as ring:
+            iov.buf[:4096] = b"b" * 4096
+            ring.prepare(iov, 0, fd, 4096, 4096)
+            ring.submit()
+            [(_, result, _)] = ring.wait(min_results=1, timeout=30)
+            assert result == 4096
+        deadline = time.time() + 5
+        while _resident_pages(addr, 8192) and time.time() < deadline:
+            time.sleep(0.05)
+        assert _resident_pages(addr, 8192) == 0
+        assert ctypes.string_at(addr, 8192) == b"a" * 4096 + b"b" * 4096
+    finally:
+        _libc.munmap(addr, 8192)
+        os.close(rfd)
 
 
 def test_registration_outlives_close(mnt, work):
