@@ -84,7 +84,6 @@ void AddKvBench(CLI::App& bench, CliContext& ctx) {
   auto opts = std::make_shared<KvBenchOptions>();
   auto seconds = std::make_shared<double>(3.0);
   auto json = std::make_shared<bool>(false);
-  auto no_sync = std::make_shared<bool>(false);
   cmd->add_option("--backend", opts->backend, "memory, rocksdb or postgres")
       ->check(CLI::IsMember({"memory", "rocksdb", "postgres"}))
       ->capture_default_str();
@@ -93,15 +92,17 @@ void AddKvBench(CLI::App& bench, CliContext& ctx) {
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
   cmd->add_option("--dir", opts->dir, "rocksdb: DB directory (default: a temporary directory)");
-  cmd->add_flag("--no-sync", *no_sync, "rocksdb: do not fsync the WAL at commit");
+  cmd->add_option("--durability", opts->durability,
+                  "window (commits reach the kernel; flushed every second) or strict (every "
+                  "commit flushed)")
+      ->check(CLI::IsMember({"window", "strict"}));
   cmd->add_option("--conninfo", opts->conninfo,
                   "postgres: libpq connection string (default: start a throwaway server)");
   cmd->add_flag("--per-client-counter", opts->per_client_counter,
                 "each client bumps its own counter instead of the directory's shared one");
   cmd->add_flag("--json", *json, "print one JSON object");
-  cmd->callback([&ctx, opts, seconds, json, no_sync] {
+  cmd->callback([&ctx, opts, seconds, json] {
     opts->duration = std::chrono::milliseconds(static_cast<int64_t>(*seconds * 1000));
-    opts->sync_wal = !*no_sync;
     auto r = RunKvBench(*opts);
     if (*json) {
       std::cout << r.dump() << std::endl;

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "common/durability.h"
 #include "common/logging.h"
 #include "common/metrics.h"
 #include "kv/kv_metrics.h"
@@ -138,6 +139,13 @@ nlohmann::json RunKvBench(const KvBenchOptions& o) {
   std::unique_ptr<kv::pg::PgTestServer> server;
   std::string temp_dir;
   Result<std::unique_ptr<kv::Engine>> engine = Status(StatusCode::kInvalidArgument, "no backend");
+  auto parsed = ParseDurability(o.durability);
+  if (!parsed.ok()) {
+    out["error"] = parsed.status().ToString();
+    return out;
+  }
+  Durability durability = *parsed;
+  out["durability"] = o.durability;
   if (o.backend == "memory") {
     engine = kv::OpenMemoryEngine();
   } else if (o.backend == "rocksdb") {
@@ -148,12 +156,12 @@ nlohmann::json RunKvBench(const KvBenchOptions& o) {
       temp_dir = mkdtemp(tmpl) ? tmpl : "";
       ro.path = temp_dir + "/db";
     }
-    ro.sync_wal = o.sync_wal;
-    out["sync"] = o.sync_wal;
+    ro.durability = durability;
     engine = kv::OpenRocksDbEngine(ro);
   } else if (o.backend == "postgres") {
     kv::PostgresEngineOptions po;
     po.conninfo = o.conninfo;
+    po.durability = durability;
     if (po.conninfo.empty()) {
       auto s = kv::pg::PgTestServer::Start();
       if (!s.ok()) {

@@ -2,8 +2,10 @@
 // of a size class into free slots of lower groups, so the group empties and is punched.
 //
 // A move is a copy-on-write of one committed chunk: copy the bytes to a lower slot (verifying the
-// checksum), fdatasync, one synced batch that points the record at the new slot, then free the
-// old slot. Fault-hook points: "compact.data_written", "compact.data_synced", "meta.write".
+// checksum), then one batch that points the record at the new slot, then free the old slot; in
+// strict durability the copy is fdatasync'd and the batch synced, in window durability the round
+// ends with one flush (the old slots are freed by it). Fault-hook points:
+// "compact.data_written", "compact.data_synced" (strict), "meta.write".
 #include <algorithm>
 #include <map>
 #include <set>
@@ -66,6 +68,8 @@ Result<CompactResult> ChunkEngine::Compact(uint32_t max_moves) {
       HF3FS_TRY_ASSIGN(bool moved, MoveChunk(v.target, v.chunk, v.slot, tails[v.slot.class_log2]));
       out.moved += moved;
     }
+    // Window durability: the old slots are released by the flush of the moves' epoch.
+    if (out.moved > 0 && options_.durability == Durability::kWindow) HF3FS_TRY(Sync());
     for (const auto& [c, g] : tails) {
       if (data_->GroupUsed(c, g) == 0) ++out.groups_emptied;
       if (data_->SparseTailGroup(c)) out.more = true;
@@ -81,11 +85,13 @@ Result<CompactResult> ChunkEngine::Compact(uint32_t max_moves) {
 Result<bool> ChunkEngine::MoveChunk(TargetId target, const ChunkId& chunk, SlotAddress from,
                                     uint32_t below_group) {
   std::unique_lock lock(StripeOf(target, chunk));
+  EpochTicket ticket(*this);
   HF3FS_TRY_ASSIGN(auto existing, GetRecord(target, chunk));
   // The chunk may have changed since the scan; move only what the scan saw.
   if (!existing || existing->pending || !existing->committed || existing->committed->slot != from) {
     return false;
   }
+  HF3FS_TRY(AwaitEarlierEpochs(existing, ticket.epoch()));
   const VersionPart& part = *existing->committed;
   auto to = data_->Allocate(from.class_log2);
   if (!to.ok()) return NoteError(std::move(to).status());
@@ -112,6 +118,7 @@ Result<bool> ChunkEngine::MoveChunk(TargetId target, const ChunkId& chunk, SlotA
                         crc, part.checksum);
     }
     HF3FS_TRY(Hook("compact.data_written"));
+    if (options_.durability == Durability::kWindow) return Status::Ok();
     HF3FS_TRY(data_->Sync(*to));
     return Hook("compact.data_synced");
   }();
@@ -125,10 +132,11 @@ Result<bool> ChunkEngine::MoveChunk(TargetId target, const ChunkId& chunk, SlotA
   }
   ChunkMeta next = *existing;
   next.committed->slot = *to;
-  MetaBatch batch;
-  batch.Put(next);
-  HF3FS_TRY(WriteBatch(batch));  // on failure both slots stay reserved until the next open
-  ReleaseSlots(&*existing, &next);
+  next.committed->epoch = ticket.epoch();
+  next.committed->shrunk = false;  // a fresh slot holds nothing past the length
+  RecordChange change{&*existing, &next};
+  // On failure both slots stay reserved until the next open.
+  HF3FS_TRY(Persist(std::span(&change, 1), ticket.epoch()));
   return true;
 }
 

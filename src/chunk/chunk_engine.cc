@@ -84,7 +84,15 @@ void EngineMetrics::Finish(EngineOp op, Clock::time_point start, const Status& s
   }
 }
 
+ChunkEngine::ChunkEngine() : sync_([this] { return FlushEpoch(); }) {}
+
 ChunkEngine::~ChunkEngine() {
+  sync_.StopPeriodic();
+  if (data_ && options_.durability == Durability::kWindow && !failed_.load()) {
+    // A clean shutdown leaves nothing to verify after a later power loss.
+    Status st = sync_.Sync();
+    if (!st.ok()) HF3FS_LOG_WARN("chunk.final_sync_failed dir={} error=\"{}\"", dir_, st);
+  }
   if (metrics_) metrics_->callbacks.clear();  // scrapes must not see a half-destroyed engine
 }
 
@@ -99,17 +107,19 @@ Result<std::unique_ptr<ChunkEngine>> ChunkEngine::Open(const std::string& dir,
   std::unique_ptr<ChunkEngine> e(new ChunkEngine());
   e->dir_ = dir;
   if (options.name.empty()) options.name = dir;
-  e->low_space_bytes_ = options.low_space_threshold_bytes;
-  e->low_space_percent_ = options.low_space_threshold_percent;
+  e->options_ = std::move(options);
+  const ChunkEngineOptions& o = e->options_;
+  e->low_space_bytes_ = o.low_space_threshold_bytes;
+  e->low_space_percent_ = o.low_space_threshold_percent;
   std::string data_dir = dir + "/data";
-  if (options.file_layer) {
-    e->layer_ = options.file_layer;
+  if (o.file_layer) {
+    e->layer_ = o.file_layer;
     HF3FS_TRY(e->layer_->CreateDirectories(data_dir));
   } else {
-    HF3FS_TRY_ASSIGN(auto layer, CreatePosixFileLayer(data_dir, options.io));
+    HF3FS_TRY_ASSIGN(auto layer, CreatePosixFileLayer(data_dir, o.io));
     e->layer_ = std::move(layer);
   }
-  HF3FS_TRY_ASSIGN(e->meta_, MetaStore::Open(dir + "/meta"));
+  HF3FS_TRY_ASSIGN(e->meta_, MetaStore::Open(dir + "/meta", o.meta_env));
   // The entries of <dir> itself, <dir>/data and <dir>/meta must survive a power loss too.
   auto norm = std::filesystem::path(dir).lexically_normal();
   if (!norm.has_filename()) norm = norm.parent_path();  // "a/b/" names "a/b"
@@ -122,23 +132,46 @@ Result<std::unique_ptr<ChunkEngine>> ChunkEngine::Open(const std::string& dir,
     layout = *stored;
   } else {
     auto now = std::chrono::system_clock::now().time_since_epoch();
-    layout = MakeLayout(options.group_bytes, options.groups_per_file,
+    layout = MakeLayout(o.group_bytes, o.groups_per_file,
                         std::chrono::duration_cast<std::chrono::nanoseconds>(now).count());
     HF3FS_TRY(e->meta_->PutLayout(layout));
   }
-  HF3FS_TRY_ASSIGN(e->data_,
-                   DataFiles::Open(e->layer_.get(), data_dir, layout, options.punch_empty_groups));
+  HF3FS_TRY_ASSIGN(e->data_, DataFiles::Open(e->layer_.get(), data_dir, layout,
+                                             o.punch_empty_groups));
+  e->buffers_ = std::make_unique<BufferPool>(o.io_piece_bytes, o.max_pooled_buffers);
+  HF3FS_TRY(e->Recover());
   HF3FS_TRY(e->Rebuild());
-  e->buffers_ = std::make_unique<BufferPool>(options.io_piece_bytes, options.max_pooled_buffers);
   e->info_ = EngineInfo{dir, e->layer_->info(), layout};
-  auto* registry = options.metrics ? options.metrics : &metrics::Registry::Global();
-  e->metrics_ = std::make_unique<EngineMetrics>(registry, options.name);
-  e->options_ = std::move(options);
+  auto* registry = o.metrics ? o.metrics : &metrics::Registry::Global();
+  e->metrics_ = std::make_unique<EngineMetrics>(registry, o.name);
+  e->syncs_ = registry->GetCounter("hf3fs_chunk_syncs_total",
+                                   "flushes that made earlier updates durable (window durability)",
+                                   {{"disk", o.name}});
+  e->sync_latency_ = registry->GetHistogram("hf3fs_chunk_sync_seconds",
+                                            "latency of those flushes", {{"disk", o.name}});
+  const auto& r = e->recovery_;
+  for (auto [outcome, n] : {std::pair{"intact", r.intact}, {"reverted", r.reverted},
+                            {"dropped", r.dropped}}) {
+    registry
+        ->GetCounter("hf3fs_chunk_recovered_parts_total",
+                     "parts of unsynced epochs checked after a power loss, by outcome",
+                     {{"disk", o.name}, {"outcome", outcome}})
+        ->Inc(n);
+  }
   e->RegisterGauges();
+  if (o.durability == Durability::kWindow) {
+    ChunkEngine* self = e.get();
+    e->sync_.StartPeriodic(o.sync_interval, [self] {
+      return self->records_written_.load() != self->records_flushed_.load();
+    });
+  }
   uint64_t chunks = 0;
   for (const auto& [t, n] : e->chunks_per_target_) chunks += n;
-  HF3FS_LOG_INFO("chunk.engine_open dir={} chunks={} targets={} direct={} io_uring={}", dir, chunks,
-                 e->chunks_per_target_.size(), e->info_.io.direct, e->info_.io.io_uring);
+  HF3FS_LOG_INFO(
+      "chunk.engine_open dir={} chunks={} targets={} direct={} io_uring={} durability={} "
+      "durable_epoch={}",
+      dir, chunks, e->chunks_per_target_.size(), e->info_.io.direct, e->info_.io.io_uring,
+      ToString(o.durability), e->durable_epoch_);
   return e;
 }
 
@@ -171,6 +204,8 @@ void ChunkEngine::RegisterGauges() {
       metrics::Type::kGauge, {{"disk", disk}}, [this] { return failed_.load() ? 1.0 : 0.0; }));
 }
 
+// Recover() ran first: every fallback is stale (the durable epoch is above every record's), so
+// only committed and pending parts name slots.
 Status ChunkEngine::Rebuild() {
   uint64_t records = 0;
   Status marked;
@@ -433,13 +468,13 @@ Result<bool> ChunkEngine::Purge(TargetId target, const ChunkId& chunk) {
     HF3FS_TRY(ValidateId(chunk));
     HF3FS_TRY(CheckWritable());
     std::unique_lock lock(StripeOf(target, chunk));
+    EpochTicket ticket(*this);
     HF3FS_TRY_ASSIGN(auto existing, GetRecord(target, chunk));
     if (!existing) return false;
-    MetaBatch batch;
-    batch.Delete(target, chunk);
-    HF3FS_TRY(WriteBatch(batch));
+    HF3FS_TRY(AwaitEarlierEpochs(existing, ticket.epoch()));
+    RecordChange change{&*existing, nullptr};
+    HF3FS_TRY(Persist(std::span(&change, 1), ticket.epoch()));
     CountChunk(target, -1);
-    ReleaseSlots(&*existing, nullptr);
     return true;
   });
 }
@@ -468,20 +503,19 @@ Result<RemoveRangeResult> ChunkEngine::RemoveRange(TargetId target, const ChunkI
     std::vector<std::unique_lock<std::shared_mutex>> locks;
     locks.reserve(stripes.size());
     for (auto* s : stripes) locks.emplace_back(*s);
+    EpochTicket ticket(*this);
     // Records may have changed between the scan and the locks: re-read under the locks.
     std::vector<ChunkMeta> victims;
-    MetaBatch batch;
     for (const auto& id : ids) {
       HF3FS_TRY_ASSIGN(auto existing, GetRecord(target, id));
       if (!existing) continue;
-      batch.Delete(target, id);
+      HF3FS_TRY(AwaitEarlierEpochs(existing, ticket.epoch()));
       victims.push_back(std::move(*existing));
     }
-    if (!batch.empty()) HF3FS_TRY(WriteBatch(batch));
-    for (const auto& m : victims) {
-      CountChunk(target, -1);
-      ReleaseSlots(&m, nullptr);
-    }
+    std::vector<RecordChange> changes;
+    for (const auto& m : victims) changes.push_back(RecordChange{&m, nullptr});
+    if (!changes.empty()) HF3FS_TRY(Persist(changes, ticket.epoch()));
+    for (size_t i = 0; i < victims.size(); ++i) CountChunk(target, -1);
     result.removed = static_cast<uint32_t>(victims.size());
     return result;
   });

@@ -14,9 +14,19 @@
 //   u == c + 1, pending p == u, !replace_pending               kChunkPendingExists
 //   Commit(v): v <= c -> ok (no change); v == p -> committed; else kChunkVersionMismatch
 //
-// Durability: a call that returns ok has made its data and its metadata durable (fdatasync or
-// O_DSYNC, then a synced RocksDB batch). A crash at any moment leaves each chunk exactly at its
-// last durably recorded state; no chunk is ever torn.
+// Durability (docs/design/0009-durability.md), per options.durability:
+//   - kStrict: a call that returns ok has made its data and its metadata durable (fdatasync or
+//     O_DSYNC, then a synced RocksDB batch).
+//   - kWindow (default): a call that returns ok has its data written (O_DIRECT, or buffered where
+//     the file system refuses it) and its record in RocksDB's WAL, both in the kernel: a crash of
+//     the process loses nothing. Sync(), and a background flush every sync_interval, make every
+//     earlier call durable: the calls of one *epoch* are flushed together (data files fdatasync'd,
+//     then the WAL synced with a durable-epoch record). Slots a call frees are reused only after
+//     its epoch is durable, and a committed part whose bytes are not durable yet keeps the last
+//     durable one as its fallback; after a power loss, Open verifies every part of an epoch that
+//     was not durable against its checksum and falls back (or drops it) when its bytes were lost.
+// Either way a crash at any moment leaves every chunk at a state whose bytes match its checksum;
+// no chunk is ever torn.
 //
 // Errors every call may return besides those listed: kDiskError (an I/O error; the engine is then
 // failed and refuses all later updates with kDiskError — the storage service takes the disk's
@@ -29,6 +39,8 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -46,8 +58,13 @@
 #include "chunk/data_files.h"
 #include "chunk/file_layer.h"
 #include "chunk/meta_store.h"
+#include "common/durability.h"
 #include "common/metrics.h"
 #include "common/status.h"
+
+namespace rocksdb {
+class Env;
+}
 
 namespace hf3fs::chunk {
 
@@ -79,6 +96,14 @@ struct ChunkEngineOptions {
   // "meta.write"); a non-ok Status aborts the operation with that status as if that step failed.
   std::function<Status(std::string_view point)> fault_hook;
   metrics::Registry* metrics = nullptr;  // null: the global registry
+  Durability durability = Durability::kWindow;
+  std::chrono::milliseconds sync_interval{1000};  // window: the longest gap between flushes
+  // This machine's boot id; empty: /proc/sys/kernel/random/boot_id. Parts of epochs that were
+  // not durable are verified at open only when the last flush ran on another boot (a power loss
+  // reboots the machine; after a process crash the kernel still holds every byte). Tests set it
+  // to simulate the reboot after a power loss.
+  std::string boot_id;
+  rocksdb::Env* meta_env = nullptr;  // tests: a power-loss simulating Env for the metadata store
 };
 
 struct UpdateOptions {
@@ -226,6 +251,21 @@ class ChunkEngine {
   // Hot-updatable low-space thresholds (0: off).
   void SetLowSpaceThreshold(uint64_t bytes, double percent);
 
+  // Makes every call that returned before it durable (window durability; at once in strict),
+  // sharing the flush with concurrent callers. kDiskError when the flush fails (the engine is
+  // failed then).
+  Status Sync();
+  // Every part whose epoch is at most this is durable (window durability).
+  uint64_t durable_epoch() const;
+  // What Open found of epochs that were not durable (after a power loss).
+  struct RecoveryReport {
+    bool verified = false;      // the parts of unsynced epochs were checked (another boot)
+    uint64_t intact = 0;        // parts whose bytes matched their checksum
+    uint64_t reverted = 0;      // committed parts replaced by their fallback
+    uint64_t dropped = 0;       // parts removed (no durable version to fall back to)
+  };
+  const RecoveryReport& recovery() const { return recovery_; }
+
   // Ok, or the first disk error after which the engine refuses updates.
   Status health() const;
   const EngineInfo& info() const { return info_; }
@@ -253,7 +293,7 @@ class ChunkEngine {
     uint32_t new_length = 0;
   };
 
-  ChunkEngine() = default;
+  ChunkEngine();
   Status Rebuild();
   void RegisterGauges();
   Result<std::optional<ChunkMeta>> GetRecord(TargetId target, const ChunkId& chunk);
@@ -269,17 +309,55 @@ class ChunkEngine {
   // Builds the part an update produces, writing and syncing its data. A slot it reserved is
   // returned in *reserved (still reserved on failure).
   Result<VersionPart> BuildPart(const std::optional<ChunkMeta>& existing, const UpdateSpec& spec,
-                                uint8_t chunk_log2, SlotAddress* reserved);
+                                uint8_t chunk_log2, SlotAddress* reserved, uint64_t epoch);
   Result<ChunkMeta> CommitLocked(TargetId target, const ChunkId& chunk, uint64_t version,
                                  ChainVersion chain_version);
   Result<bool> IsLowSpace(const FsSpace& space) const;
   Status CheckLowSpace();
-  // Writes a batch durably; an I/O error marks the engine failed. On failure the batch may or
-  // may not be durable, so the caller frees nothing.
+  // Writes a batch (synced in strict durability); an I/O error marks the engine failed. On
+  // failure the batch may or may not be durable, so the caller frees nothing.
   Status WriteBatch(const MetaBatch& batch);
-  // Frees the slots named by `before` but not by `after` (either may be null).
-  void ReleaseSlots(const ChunkMeta* before, const ChunkMeta* after);
   void FreeSlot(SlotAddress slot);
+
+  // Window durability (chunk_durability.cc). Every record change runs inside an epoch ticket
+  // taken *after* its chunk lock: the flush of epoch e waits for the tickets of e.
+  // The current epoch, registered as in flight (0 and nothing registered in strict durability).
+  uint64_t EnterEpoch();
+  void LeaveEpoch(uint64_t epoch);
+  class EpochTicket {
+   public:
+    explicit EpochTicket(ChunkEngine& engine) : engine_(engine), epoch_(engine.EnterEpoch()) {}
+    ~EpochTicket() { engine_.LeaveEpoch(epoch_); }
+    EpochTicket(const EpochTicket&) = delete;
+    EpochTicket& operator=(const EpochTicket&) = delete;
+    uint64_t epoch() const { return epoch_; }
+
+   private:
+    ChunkEngine& engine_;
+    const uint64_t epoch_;
+  };
+  // Before a record written in `epoch` replaces `existing`: waits until the parts of `existing`
+  // from an earlier epoch are durable (the flush of epoch - 1 may still be running), so that the
+  // fallback decision below is stable.
+  Status AwaitEarlierEpochs(const std::optional<ChunkMeta>& existing, uint64_t epoch);
+  // existing's fallback when it is still needed (its committed part is not durable yet).
+  std::optional<VersionPart> LiveFallback(const ChunkMeta& meta) const;
+  // One record change of a batch: `existing` (null: created) becomes `next` (null: deleted).
+  struct RecordChange {
+    const ChunkMeta* existing = nullptr;
+    ChunkMeta* next = nullptr;
+  };
+  // Sets each next's fallback (window), writes the changes as one batch, then frees (strict) or
+  // schedules for the end of `epoch`'s flush (window) the slots they stopped naming.
+  Status Persist(std::span<RecordChange> changes, uint64_t epoch);
+  // The SharedSync flush: closes the current epoch, waits for its tickets, fdatasyncs the data
+  // files and writes the durable-epoch record synced; then frees the epoch's deferred slots.
+  Status FlushEpoch();
+  // Open: verifies the parts of epochs that were not durable when the machine rebooted since,
+  // fixes their records, and makes everything durable under a new durable epoch.
+  Status Recover();
+  // Whether the bytes of `part` match its checksum (kIoError only for a failing disk).
+  Result<bool> PartIntact(const VersionPart& part);
   Status Hook(std::string_view point);
   // A kIoError marks the engine failed and becomes kDiskError; other statuses pass through.
   Status NoteError(Status st);
@@ -304,6 +382,7 @@ class ChunkEngine {
 
   std::string dir_;
   ChunkEngineOptions options_;
+  RecoveryReport recovery_;
   EngineInfo info_;
   std::shared_ptr<FileLayer> layer_;
   std::unique_ptr<MetaStore> meta_;
@@ -318,6 +397,20 @@ class ChunkEngine {
   std::map<TargetId, uint64_t> chunks_per_target_;
   uint64_t low_space_bytes_ = 0;
   double low_space_percent_ = 0;
+
+  // Window durability.
+  mutable std::mutex epoch_mu_;            // guards the four fields below
+  std::condition_variable epoch_cv_;       // a ticket left, or an epoch became durable
+  uint64_t epoch_ = 1;                     // records written now carry this epoch
+  uint64_t durable_epoch_ = 0;             // epochs up to here are durable
+  std::map<uint64_t, uint32_t> in_flight_;  // epoch -> tickets not yet left
+  std::map<SlotAddress, uint64_t> deferred_;  // slot -> the epoch after whose flush it is freed
+  std::atomic<uint64_t> records_written_{0};
+  std::atomic<uint64_t> records_flushed_{0};
+  std::string boot_id_;
+  metrics::Counter* syncs_ = nullptr;
+  metrics::Histogram* sync_latency_ = nullptr;
+  SharedSync sync_;  // last: its background thread stops before the rest goes
 };
 
 }  // namespace hf3fs::chunk

@@ -18,6 +18,9 @@ ChunkEngineOptions ChunkEngineConfig::ToOptions() const {
   o.low_space_threshold_bytes = low_space_threshold_bytes.Get();
   o.low_space_threshold_percent = low_space_threshold_percent.Get();
   o.punch_empty_groups = punch_empty_groups.Get();
+  o.durability = durability.Get() == "strict" ? Durability::kStrict : Durability::kWindow;
+  o.sync_interval =
+      std::chrono::duration_cast<std::chrono::milliseconds>(durability_window.Get());
   return o;
 }
 

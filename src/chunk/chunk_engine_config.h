@@ -38,11 +38,26 @@ struct ChunkEngineConfig : config::Section {
                                           64,
                                           "ring depth per thread: the bound on I/Os in flight",
                                           {.min = 4, .max = 4096}};
+  config::Item<std::string> durability{
+      this,
+      "durability",
+      "window",
+      "window: an update survives a crash of any process at once and a power loss after at most "
+      "durability_window (or the next sync request); strict: every update is flushed before it "
+      "is acknowledged (docs/design/0009-durability.md)",
+      {.one_of = {"window", "strict"}}};
+  config::Item<Duration> durability_window{
+      this,
+      "durability_window",
+      std::chrono::seconds(1),
+      "window durability: updates are flushed to stable storage at least this often",
+      {.min = Duration(std::chrono::milliseconds(1)), .max = Duration(std::chrono::seconds(60))}};
   config::Item<std::string> sync_mode{
       this,
       "sync_mode",
       "fdatasync",
-      "how data is made durable before its metadata: fdatasync per update, or O_DSYNC files",
+      "how strict durability makes data durable before its metadata: fdatasync per update, or "
+      "O_DSYNC files",
       {.one_of = {"fdatasync", "dsync"}}};
   config::Item<uint64_t> io_piece_bytes{this,
                                         "io_piece_bytes",

@@ -27,13 +27,19 @@ void PutBe64(std::string& out, uint64_t v) {
 constexpr uint8_t kFlagCommitted = 1;
 constexpr uint8_t kFlagPending = 2;
 constexpr uint8_t kFlagRemoval = 4;
+constexpr uint8_t kFlagFallback = 8;
 constexpr size_t kPartBytes = 24;
+constexpr size_t kV1CrcAt = 56;
+constexpr size_t kFallbackAt = 56;
+constexpr size_t kEpochsAt = 80;
+constexpr size_t kV2CrcAt = 96;
 
 void EncodePart(uint8_t* p, const VersionPart& part) {
   PutLe(p, part.version, 8);
   PutLe(p + 8, part.length, 4);
   PutLe(p + 12, part.checksum, 4);
   p[16] = part.slot.class_log2;
+  p[17] = part.shrunk ? 1 : 0;
   PutLe(p + 20, part.slot.index, 4);
 }
 
@@ -43,6 +49,7 @@ VersionPart DecodePart(const uint8_t* p) {
   part.length = static_cast<uint32_t>(GetLe(p + 8, 4));
   part.checksum = static_cast<uint32_t>(GetLe(p + 12, 4));
   part.slot.class_log2 = p[16];
+  part.shrunk = (p[17] & 1) != 0;
   part.slot.index = static_cast<uint32_t>(GetLe(p + 20, 4));
   return part;
 }
@@ -59,7 +66,9 @@ Status Corrupt(const ChunkId& id, std::string_view what) {
 Status CheckPart(const VersionPart& part, const uint8_t* raw, uint8_t chunk_log2,
                  const ChunkId& id) {
   if (part.version == 0) return Corrupt(id, "present part has version 0");
-  if (raw[17] != 0 || raw[18] != 0 || raw[19] != 0) return Corrupt(id, "reserved bytes set");
+  if ((raw[17] & ~1) != 0 || raw[18] != 0 || raw[19] != 0) {
+    return Corrupt(id, "reserved bytes set");
+  }
   if (part.length > ClassBytes(chunk_log2)) return Corrupt(id, "length exceeds chunk size");
   if (part.slot.valid() != (part.length > 0)) return Corrupt(id, "slot presence != length > 0");
   if (!part.slot.valid()) {
@@ -102,14 +111,16 @@ std::string ToString(const ChunkMeta& meta) {
   auto part = [](const std::optional<VersionPart>& p) -> std::string {
     if (!p) return "-";
     if (p->removal) return fmt::format("v{} removal", p->version);
-    return fmt::format("v{} len={} crc={:08x} slot={}/{}", p->version, p->length, p->checksum,
-                       p->slot.class_log2, p->slot.index);
+    return fmt::format("v{} len={} crc={:08x} slot={}/{} epoch={}", p->version, p->length,
+                       p->checksum, p->slot.class_log2, p->slot.index, p->epoch);
   };
-  return fmt::format(
+  std::string out = fmt::format(
       "target={} chunk={} chunk_size={} chain_version={} committed=[{}] "
       "pending=[{}]",
       meta.target, meta.chunk_id, meta.chunk_size, meta.chain_version, part(meta.committed),
       part(meta.pending));
+  if (meta.fallback) out += fmt::format(" fallback=[{}]", part(meta.fallback));
+  return out;
 }
 
 std::string EncodeChunkKey(TargetId target, const ChunkId& chunk_id) {
@@ -140,28 +151,52 @@ Result<std::pair<TargetId, ChunkId>> DecodeChunkKey(std::string_view key) {
 
 std::string EncodeChunkRecord(const ChunkMeta& meta) {
   uint8_t buf[kChunkRecordBytes] = {};
-  buf[0] = static_cast<uint8_t>(kFormatVersion);
+  buf[0] = kChunkRecordVersion;
   uint8_t flags = 0;
   if (meta.committed) flags |= kFlagCommitted;
   if (meta.pending) flags |= kFlagPending;
   if (meta.pending && meta.pending->removal) flags |= kFlagRemoval;
+  if (meta.fallback) flags |= kFlagFallback;
   buf[1] = flags;
   buf[2] = ChunkSizeLog2(meta.chunk_size).value_or(0);
   PutLe(buf + 4, meta.chain_version.value(), 4);
-  if (meta.committed) EncodePart(buf + 8, *meta.committed);
-  if (meta.pending) EncodePart(buf + 8 + kPartBytes, *meta.pending);
-  PutLe(buf + 56, Crc32c(buf, 56), 4);
+  if (meta.committed) {
+    EncodePart(buf + 8, *meta.committed);
+    PutLe(buf + kEpochsAt, meta.committed->epoch, 8);
+  }
+  if (meta.pending) {
+    EncodePart(buf + 8 + kPartBytes, *meta.pending);
+    PutLe(buf + kEpochsAt + 8, meta.pending->epoch, 8);
+  }
+  if (meta.fallback) EncodePart(buf + kFallbackAt, *meta.fallback);
+  PutLe(buf + kV2CrcAt, Crc32c(buf, kV2CrcAt), 4);
   return std::string(reinterpret_cast<const char*>(buf), sizeof(buf));
 }
 
 Result<ChunkMeta> DecodeChunkRecord(std::string_view value, TargetId target, ChunkId chunk_id) {
-  if (value.size() != kChunkRecordBytes) return Corrupt(chunk_id, "wrong record size");
   const auto* buf = reinterpret_cast<const uint8_t*>(value.data());
-  if (GetLe(buf + 56, 4) != Crc32c(buf, 56)) return Corrupt(chunk_id, "record checksum mismatch");
-  if (buf[0] != kFormatVersion) return Corrupt(chunk_id, "unknown record version");
+  bool v2;
+  if (value.size() == kChunkRecordBytes) {
+    if (GetLe(buf + kV2CrcAt, 4) != Crc32c(buf, kV2CrcAt)) {
+      return Corrupt(chunk_id, "record checksum mismatch");
+    }
+    if (buf[0] != 2) return Corrupt(chunk_id, "unknown record version");
+    v2 = true;
+  } else if (value.size() == kChunkRecordV1Bytes) {
+    if (GetLe(buf + kV1CrcAt, 4) != Crc32c(buf, kV1CrcAt)) {
+      return Corrupt(chunk_id, "record checksum mismatch");
+    }
+    if (buf[0] != 1) return Corrupt(chunk_id, "unknown record version");
+    v2 = false;
+  } else {
+    return Corrupt(chunk_id, "wrong record size");
+  }
   uint8_t flags = buf[1];
-  if (flags & ~(kFlagCommitted | kFlagPending | kFlagRemoval))
-    return Corrupt(chunk_id, "bad flags");
+  uint8_t known = kFlagCommitted | kFlagPending | kFlagRemoval | (v2 ? kFlagFallback : 0);
+  if (flags & ~known) return Corrupt(chunk_id, "bad flags");
+  if ((flags & kFlagFallback) && !(flags & kFlagCommitted)) {
+    return Corrupt(chunk_id, "fallback without committed part");
+  }
   if (!(flags & (kFlagCommitted | kFlagPending))) return Corrupt(chunk_id, "no part present");
   if ((flags & kFlagRemoval) && !(flags & kFlagPending)) return Corrupt(chunk_id, "bad removal");
   uint8_t chunk_log2 = buf[2];
@@ -177,17 +212,25 @@ Result<ChunkMeta> DecodeChunkRecord(std::string_view value, TargetId target, Chu
   if (flags & kFlagCommitted) {
     meta.committed = DecodePart(committed_raw);
     HF3FS_TRY(CheckPart(*meta.committed, committed_raw, chunk_log2, meta.chunk_id));
-  } else if (!AllZero(committed_raw, kPartBytes)) {
+    if (v2) meta.committed->epoch = GetLe(buf + kEpochsAt, 8);
+  } else if (!AllZero(committed_raw, kPartBytes) || (v2 && !AllZero(buf + kEpochsAt, 8))) {
     return Corrupt(meta.chunk_id, "absent committed part is not zero");
+  }
+  if (v2 && (flags & kFlagFallback)) {
+    meta.fallback = DecodePart(buf + kFallbackAt);
+    HF3FS_TRY(CheckPart(*meta.fallback, buf + kFallbackAt, chunk_log2, meta.chunk_id));
+  } else if (v2 && !AllZero(buf + kFallbackAt, kPartBytes)) {
+    return Corrupt(meta.chunk_id, "absent fallback part is not zero");
   }
   if (flags & kFlagPending) {
     meta.pending = DecodePart(pending_raw);
+    if (v2) meta.pending->epoch = GetLe(buf + kEpochsAt + 8, 8);
     meta.pending->removal = (flags & kFlagRemoval) != 0;
     HF3FS_TRY(CheckPart(*meta.pending, pending_raw, chunk_log2, meta.chunk_id));
     if (meta.pending->removal && (meta.pending->length != 0 || meta.pending->slot.valid())) {
       return Corrupt(meta.chunk_id, "removal with data");
     }
-  } else if (!AllZero(pending_raw, kPartBytes)) {
+  } else if (!AllZero(pending_raw, kPartBytes) || (v2 && !AllZero(buf + kEpochsAt + 8, 8))) {
     return Corrupt(meta.chunk_id, "absent pending part is not zero");
   }
   if (meta.committed && meta.pending) {
@@ -198,6 +241,28 @@ Result<ChunkMeta> DecodeChunkRecord(std::string_view value, TargetId target, Chu
     // length (or shortens the chunk), which the in-place paths guarantee.
   }
   return meta;
+}
+
+std::string EncodeDurableEpoch(const DurableEpoch& d) {
+  std::string out(14 + d.boot_id.size(), '\0');
+  auto* buf = reinterpret_cast<uint8_t*>(out.data());
+  buf[0] = 1;  // record version
+  PutLe(buf + 1, d.epoch, 8);
+  buf[9] = static_cast<uint8_t>(std::min<size_t>(d.boot_id.size(), 64));
+  std::memcpy(buf + 10, d.boot_id.data(), buf[9]);
+  out.resize(10 + buf[9] + 4);
+  buf = reinterpret_cast<uint8_t*>(out.data());
+  PutLe(buf + 10 + buf[9], Crc32c(buf, 10 + buf[9]), 4);
+  return out;
+}
+
+Result<DurableEpoch> DecodeDurableEpoch(std::string_view value) {
+  const auto* buf = reinterpret_cast<const uint8_t*>(value.data());
+  if (value.size() < 14 || buf[0] != 1 || value.size() != 14u + buf[9] ||
+      GetLe(buf + 10 + buf[9], 4) != Crc32c(buf, 10 + buf[9])) {
+    return Status(StatusCode::kDataCorruption, "malformed durable-epoch record");
+  }
+  return DurableEpoch{GetLe(buf + 1, 8), std::string(value.substr(10, buf[9]))};
 }
 
 Layout MakeLayout(uint64_t group_bytes, uint32_t groups_per_file, uint64_t created_unix_ns) {

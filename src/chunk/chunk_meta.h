@@ -68,6 +68,14 @@ struct VersionPart {
   uint32_t checksum = 0;
   SlotAddress slot;
   bool removal = false;  // pending part only: committing it removes the chunk
+  // The engine's sync epoch in which these bytes were written (docs/design/0009-durability.md):
+  // they are durable once that epoch's sync finished. 0: durable since before epochs (strict
+  // durability, no bytes, or a record of format version 1).
+  uint64_t epoch = 0;
+  // Window durability: the part was shortened in place, so its slot may hold, past `length`, bytes
+  // of a longer version that a power loss could make current again; it is never appended to in
+  // place (the next growth copies it to a fresh slot).
+  bool shrunk = false;
 
   bool operator==(const VersionPart&) const = default;
 };
@@ -87,6 +95,13 @@ struct ChunkMeta {
   ChainVersion chain_version;
   std::optional<VersionPart> committed;
   std::optional<VersionPart> pending;
+  // Window durability: the newest committed part known durable when a committed part whose bytes
+  // are not durable yet replaced it. After a power loss, a committed part whose epoch is above
+  // the durable epoch is verified against its checksum and replaced by the fallback when its
+  // bytes did not reach the disk. Stale (ignored, its slot free) once the committed part's epoch
+  // is durable. May share its slot with the committed part (an in-place append keeps the
+  // fallback's bytes as a prefix).
+  std::optional<VersionPart> fallback;
 
   uint64_t commit_version() const { return committed ? committed->version : 0; }
   uint64_t update_version() const { return pending ? pending->version : commit_version(); }
@@ -105,10 +120,13 @@ std::string ToString(const ChunkMeta& meta);
 
 inline constexpr char kLayoutKey = 'L';
 inline constexpr char kChunkKeyPrefix = 'M';
-inline constexpr size_t kChunkRecordBytes = 60;
+inline constexpr char kDurableEpochKey = 'D';
+inline constexpr size_t kChunkRecordBytes = 100;   // format version 2 (written)
+inline constexpr size_t kChunkRecordV1Bytes = 60;  // format version 1 (still read)
+inline constexpr uint8_t kChunkRecordVersion = 2;
 inline constexpr size_t kLayoutRecordBytes = 116;
 inline constexpr uint32_t kLayoutMagic = 0x45434648;  // "HFCE"
-inline constexpr uint16_t kFormatVersion = 1;
+inline constexpr uint16_t kFormatVersion = 1;        // of the layout record
 
 // 'M' + target (8 B BE) + chunk id.
 std::string EncodeChunkKey(TargetId target, const ChunkId& chunk_id);
@@ -122,6 +140,16 @@ std::string EncodeChunkRecord(const ChunkMeta& meta);
 // Decodes and validates (every rule of the format doc that one record can check); kDataCorruption
 // on any violation. target and chunk id come from the key.
 Result<ChunkMeta> DecodeChunkRecord(std::string_view value, TargetId target, ChunkId chunk_id);
+
+// The durable-epoch record (key 'D'): every epoch up to `epoch` was synced, on the boot of the
+// machine named by `boot_id` (/proc/sys/kernel/random/boot_id).
+struct DurableEpoch {
+  uint64_t epoch = 0;
+  std::string boot_id;
+  bool operator==(const DurableEpoch&) const = default;
+};
+std::string EncodeDurableEpoch(const DurableEpoch& d);
+Result<DurableEpoch> DecodeDurableEpoch(std::string_view value);
 
 // Per-class slot grouping, fixed when an engine directory is created.
 struct Layout {

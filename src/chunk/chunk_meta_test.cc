@@ -89,7 +89,11 @@ TEST(ChunkRecord, RoundTripsEveryShape) {
   ChunkMeta empty = both;
   empty.committed = VersionPart{5, 0, 0, SlotAddress{}, false};
   empty.pending.reset();
-  for (const ChunkMeta& m : {both, committed_only, pending_only, removal, empty}) {
+  ChunkMeta with_fallback = both;  // window durability: epochs and the durable fallback
+  with_fallback.committed->epoch = 41;
+  with_fallback.pending->epoch = 42;
+  with_fallback.fallback = VersionPart{4, 60000, 0xabcdef01, SlotAddress{17, 40}, false};
+  for (const ChunkMeta& m : {both, committed_only, pending_only, removal, empty, with_fallback}) {
     std::string rec = EncodeChunkRecord(m);
     ASSERT_EQ(rec.size(), kChunkRecordBytes);
     auto back = DecodeChunkRecord(rec, m.target, m.chunk_id);
@@ -101,7 +105,7 @@ TEST(ChunkRecord, RoundTripsEveryShape) {
 TEST(ChunkRecord, MatchesTheDocumentedBytes) {
   std::string rec = EncodeChunkRecord(SampleMeta());
   auto u8 = [&](size_t i) { return static_cast<uint8_t>(rec[i]); };
-  EXPECT_EQ(u8(0), 1);      // format version
+  EXPECT_EQ(u8(0), 2);      // format version
   EXPECT_EQ(u8(1), 3);      // committed + pending
   EXPECT_EQ(u8(2), 20);     // 1 MiB chunk size
   EXPECT_EQ(u8(4), 12);     // chain version, little-endian
@@ -114,15 +118,48 @@ TEST(ChunkRecord, MatchesTheDocumentedBytes) {
   EXPECT_EQ(u8(28), 33);    // slot index
   EXPECT_EQ(u8(32), 6);     // pending version
   uint32_t crc = 0;
-  for (int i = 3; i >= 0; --i) crc = (crc << 8) | u8(56 + i);
-  EXPECT_EQ(crc, Crc32c(rec.data(), 56));
+  for (int i = 3; i >= 0; --i) crc = (crc << 8) | u8(96 + i);
+  EXPECT_EQ(crc, Crc32c(rec.data(), 96));
+  ChunkMeta f = SampleMeta();
+  f.committed->epoch = 0x0102;
+  f.fallback = VersionPart{4, 1, 2, SlotAddress{16, 7}, false};
+  std::string rec2 = EncodeChunkRecord(f);
+  EXPECT_EQ(static_cast<uint8_t>(rec2[1]), 11);  // committed + pending + fallback
+  EXPECT_EQ(static_cast<uint8_t>(rec2[56]), 4);  // fallback version
+  EXPECT_EQ(static_cast<uint8_t>(rec2[72]), 16);  // fallback slot class
+  EXPECT_EQ(static_cast<uint8_t>(rec2[80]), 0x02);  // committed epoch, little-endian
+  EXPECT_EQ(static_cast<uint8_t>(rec2[81]), 0x01);
+}
+
+TEST(ChunkRecord, ReadsFormatVersion1) {
+  // The 60-byte records of format version 1: the same first 56 bytes, the checksum at 56.
+  std::string v2 = EncodeChunkRecord(SampleMeta());
+  std::string v1 = v2.substr(0, 56);
+  v1[0] = 1;
+  uint32_t crc = Crc32c(v1.data(), 56);
+  for (int i = 0; i < 4; ++i) v1.push_back(static_cast<char>(crc >> (8 * i)));
+  auto back = DecodeChunkRecord(v1, TargetId(9), SampleMeta().chunk_id);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, SampleMeta());
+}
+
+TEST(DurableEpochRecord, RoundTripsAndRejectsCorruption) {
+  DurableEpoch d{123456789, "0c5a3f1e-7d9b-4a43-9d1c-2f6f6b8a9e10"};
+  std::string rec = EncodeDurableEpoch(d);
+  auto back = DecodeDurableEpoch(rec);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, d);
+  std::string bad = rec;
+  bad[3] ^= 1;
+  EXPECT_EQ(DecodeDurableEpoch(bad).status().code(), StatusCode::kDataCorruption);
+  EXPECT_EQ(DecodeDurableEpoch(rec.substr(0, 5)).status().code(), StatusCode::kDataCorruption);
 }
 
 // Re-encodes the checksum after a mutation, so the decoder's other rules are what fires.
 std::string Mutate(std::string rec, size_t at, uint8_t value) {
   rec[at] = static_cast<char>(value);
-  uint32_t crc = Crc32c(rec.data(), 56);
-  for (int i = 0; i < 4; ++i) rec[56 + i] = static_cast<char>(crc >> (8 * i));
+  uint32_t crc = Crc32c(rec.data(), 96);
+  for (int i = 0; i < 4; ++i) rec[96 + i] = static_cast<char>(crc >> (8 * i));
   return rec;
 }
 
@@ -136,10 +173,13 @@ TEST(ChunkRecord, RejectsEveryMalformedShape) {
   std::string flipped = good;
   flipped[10] ^= 1;
   EXPECT_TRUE(bad(flipped)) << "checksum";
-  EXPECT_TRUE(bad(good.substr(0, 59))) << "size";
-  EXPECT_TRUE(bad(Mutate(good, 0, 2))) << "version";
+  EXPECT_TRUE(bad(good.substr(0, 99))) << "size";
+  EXPECT_TRUE(bad(Mutate(good, 0, 3))) << "version";
+  EXPECT_TRUE(bad(Mutate(good, 1, 0x0a))) << "fallback without committed part";
+  EXPECT_TRUE(bad(Mutate(good, 60, 1))) << "absent fallback part not zero";
   EXPECT_TRUE(bad(Mutate(good, 1, 0))) << "no part";
   EXPECT_TRUE(bad(Mutate(good, 1, 0x13))) << "unknown flag";
+  EXPECT_TRUE(bad(Mutate(Mutate(good, 1, 1), 88, 1))) << "epoch of an absent pending part";
   EXPECT_TRUE(bad(Mutate(good, 1, 0x05))) << "removal without pending";
   EXPECT_TRUE(bad(Mutate(good, 2, 15))) << "chunk size below 64 KiB";
   EXPECT_TRUE(bad(Mutate(good, 2, 27))) << "chunk size above 64 MiB";
@@ -147,7 +187,8 @@ TEST(ChunkRecord, RejectsEveryMalformedShape) {
   EXPECT_TRUE(bad(Mutate(good, 24, 21))) << "slot class above chunk size";
   EXPECT_TRUE(bad(Mutate(good, 24, 15))) << "slot class below 64 KiB";
   EXPECT_TRUE(bad(Mutate(good, 24, 0))) << "length without slot";
-  EXPECT_TRUE(bad(Mutate(good, 25, 1))) << "part reserved byte";
+  EXPECT_TRUE(bad(Mutate(good, 25, 2))) << "part reserved bit";
+  EXPECT_TRUE(bad(Mutate(good, 26, 1))) << "part reserved byte";
   EXPECT_TRUE(bad(Mutate(good, 18, 0x10))) << "length over chunk size";
   EXPECT_TRUE(bad(Mutate(good, 32, 5))) << "pending not above committed";
   EXPECT_TRUE(bad(Mutate(Mutate(good, 8, 0), 9, 0))) << "committed version 0";

@@ -86,8 +86,11 @@ inline std::vector<uint8_t> Bytes(size_t n, uint64_t seed) {
 inline uint32_t Crc(const std::vector<uint8_t>& v) { return Crc32c(v.data(), v.size()); }
 
 // Small groups and pieces so tests cross group, file and piece boundaries with little data.
+// Strict durability: slots are released at once, which the space tests count on; window
+// durability has tests of its own (chunk_durability_test.cc).
 inline ChunkEngineOptions SmallOptions(metrics::Registry* registry) {
   ChunkEngineOptions o;
+  o.durability = Durability::kStrict;
   o.group_bytes = 1u << 20;
   o.groups_per_file = 2;
   o.io_piece_bytes = 128u << 10;

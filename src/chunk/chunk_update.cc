@@ -1,10 +1,12 @@
 // Update paths of ChunkEngine: Write, Truncate, Remove, ReplaceFull, Commit, and slot release.
 //
-// Every update runs under its chunk's exclusive stripe lock: read the record, check versions,
-// build the new part (data written and synced first), then one synced batch, then free the slots
-// that the batch stopped naming. Fault-hook points, in order: "update.data_written",
-// "update.data_synced", "meta.write" (before every batch), "update.after_batch";
-// "commit.before_batch" for commits.
+// Every update runs under its chunk's exclusive stripe lock and an epoch ticket: read the record,
+// check versions, build the new part (data written first, and synced in strict durability), then
+// one batch (synced in strict durability), then free the slots that the batch stopped naming (at
+// once in strict durability, after the epoch's flush in window durability; see
+// chunk_durability.cc). Fault-hook points, in order: "update.data_written", "update.data_synced"
+// (strict only), "meta.write" (before every batch), "update.after_batch"; "commit.before_batch"
+// for commits.
 #include <algorithm>
 #include <chrono>
 
@@ -127,6 +129,7 @@ Status ChunkEngine::CheckVersions(const std::optional<ChunkMeta>& existing,
 
 Result<ChunkMeta> ChunkEngine::UpdateLocked(TargetId target, const ChunkId& chunk,
                                             const UpdateSpec& spec) {
+  EpochTicket ticket(*this);
   HF3FS_TRY_ASSIGN(std::optional<ChunkMeta> existing, GetRecord(target, chunk));
   if (!existing && spec.kind == UpdateKind::kRemove) {
     return MakeStatus(StatusCode::kChunkNotFound, "remove: chunk {} of target {}", chunk, target);
@@ -137,11 +140,12 @@ Result<ChunkMeta> ChunkEngine::UpdateLocked(TargetId target, const ChunkId& chun
   }
   HF3FS_TRY(CheckVersions(existing, spec));
   if (!existing) HF3FS_TRY(CheckLowSpace());
+  HF3FS_TRY(AwaitEarlierEpochs(existing, ticket.epoch()));
 
   uint32_t chunk_size = existing ? existing->chunk_size : spec.chunk_size;
   uint8_t chunk_log2 = *ChunkSizeLog2(chunk_size);
   SlotAddress reserved;
-  auto part = BuildPart(existing, spec, chunk_log2, &reserved);
+  auto part = BuildPart(existing, spec, chunk_log2, &reserved, ticket.epoch());
   if (!part.ok()) {
     if (reserved.valid()) FreeSlot(reserved);
     return NoteError(std::move(part).status());
@@ -162,23 +166,22 @@ Result<ChunkMeta> ChunkEngine::UpdateLocked(TargetId target, const ChunkId& chun
   } else {
     next.pending = *part;
   }
-  MetaBatch batch;
-  batch.Put(next);
   // On failure the reserved slot stays reserved: the batch may be durable after all, and a
   // leaked slot is reclaimed by the next open while a wrongly freed one could be overwritten.
-  HF3FS_TRY(WriteBatch(batch));
+  RecordChange change{existing ? &*existing : nullptr, &next};
+  HF3FS_TRY(Persist(std::span(&change, 1), ticket.epoch()));
   if (!existing) CountChunk(target, 1);
-  ReleaseSlots(existing ? &*existing : nullptr, &next);
   HF3FS_TRY(Hook("update.after_batch"));
   return next;
 }
 
 Result<VersionPart> ChunkEngine::BuildPart(const std::optional<ChunkMeta>& existing,
                                            const UpdateSpec& spec, uint8_t chunk_log2,
-                                           SlotAddress* reserved) {
+                                           SlotAddress* reserved, uint64_t epoch) {
   auto& paths = metrics_->paths;
   VersionPart empty;
   empty.version = spec.version;
+  empty.epoch = epoch;
   if (spec.kind == UpdateKind::kRemove) {
     paths[static_cast<size_t>(UpdatePath::kRemoval)]->Inc();
     empty.removal = true;
@@ -189,9 +192,16 @@ Result<VersionPart> ChunkEngine::BuildPart(const std::optional<ChunkMeta>& exist
     base = &*existing->committed;
   }
   uint32_t base_len = base ? base->length : 0;
-  // A pending part that shares the committed slot may own bytes past the committed length.
+  // A pending part that shares the committed slot may own bytes past the committed length, and
+  // so may a live fallback there that is longer (the committed part shrank in place): an
+  // append in place would overwrite bytes that a power loss could make current again.
   bool pending_shares = base != nullptr && existing->pending && base->slot.valid() &&
                         existing->pending->slot == base->slot;
+  if (base != nullptr && epoch != 0) {
+    auto fallback = LiveFallback(*existing);
+    pending_shares = pending_shares || (fallback && fallback->slot == base->slot &&
+                                        fallback->length > base->length);
+  }
 
   Overlay overlay;
   switch (spec.kind) {
@@ -231,8 +241,9 @@ Result<VersionPart> ChunkEngine::BuildPart(const std::optional<ChunkMeta>& exist
     } else {
       path = UpdatePath::kShrink;
       part = ShrinkInPlace(*base, spec.version, overlay.new_length);
+      if (part.ok() && epoch != 0) part->shrunk = true;
     }
-  } else if (base != nullptr && base->slot.valid() && !pending_shares &&
+  } else if (base != nullptr && base->slot.valid() && !pending_shares && !base->shrunk &&
              overlay.offset >= base_len && overlay.new_length <= base->slot.capacity()) {
     path = UpdatePath::kAppend;
     part = AppendInPlace(*base, spec.version, overlay);
@@ -242,10 +253,15 @@ Result<VersionPart> ChunkEngine::BuildPart(const std::optional<ChunkMeta>& exist
   }
   HF3FS_TRY(part);
   paths[static_cast<size_t>(path)]->Inc();
+  // Every part a change makes belongs to the change's epoch, also one whose bytes were written
+  // earlier (a shrink, an unchanged truncate): its record is what a power loss may lose.
+  part->epoch = epoch;
   if (wrote) {
     HF3FS_TRY(Hook("update.data_written"));
-    HF3FS_TRY(data_->Sync(part->slot));
-    HF3FS_TRY(Hook("update.data_synced"));
+    if (options_.durability == Durability::kStrict) {
+      HF3FS_TRY(data_->Sync(part->slot));
+      HF3FS_TRY(Hook("update.data_synced"));
+    }
   }
   return part;
 }
@@ -266,6 +282,7 @@ Result<ChunkMeta> ChunkEngine::Commit(TargetId target, const ChunkId& chunk, uin
 
 Result<ChunkMeta> ChunkEngine::CommitLocked(TargetId target, const ChunkId& chunk, uint64_t version,
                                             ChainVersion chain_version) {
+  EpochTicket ticket(*this);
   HF3FS_TRY_ASSIGN(std::optional<ChunkMeta> existing, GetRecord(target, chunk));
   if (!existing) {
     return MakeStatus(StatusCode::kChunkNotFound, "commit: chunk {} of target {}", chunk, target);
@@ -277,46 +294,28 @@ Result<ChunkMeta> ChunkEngine::CommitLocked(TargetId target, const ChunkId& chun
                       chunk, existing->commit_version(),
                       existing->pending ? existing->pending->version : 0);
   }
+  HF3FS_TRY(AwaitEarlierEpochs(existing, ticket.epoch()));
   HF3FS_TRY(Hook("commit.before_batch"));
   ChunkMeta next = *existing;
   next.chain_version = chain_version;
-  MetaBatch batch;
-  if (next.pending->removal) {
+  bool removal = next.pending->removal;
+  if (removal) {
     next.committed.reset();
     next.pending.reset();
-    batch.Delete(target, chunk);
+    next.fallback.reset();
   } else {
     next.committed = next.pending;
     next.pending.reset();
-    batch.Put(next);
   }
-  HF3FS_TRY(WriteBatch(batch));
-  if (next.removed()) CountChunk(target, -1);
-  ReleaseSlots(&*existing, &next);
+  RecordChange change{&*existing, removal ? nullptr : &next};
+  HF3FS_TRY(Persist(std::span(&change, 1), ticket.epoch()));
+  if (removal) CountChunk(target, -1);
   return next;
 }
 
 Status ChunkEngine::WriteBatch(const MetaBatch& batch) {
   HF3FS_TRY(Hook("meta.write"));
-  return NoteError(meta_->Write(batch));
-}
-
-void ChunkEngine::ReleaseSlots(const ChunkMeta* before, const ChunkMeta* after) {
-  if (before == nullptr) return;
-  auto named_after = [&](SlotAddress s) {
-    if (after == nullptr) return false;
-    return (after->committed && after->committed->slot == s) ||
-           (after->pending && after->pending->slot == s);
-  };
-  SlotAddress freed[2];
-  int n = 0;
-  for (const auto* part : {before->committed ? &*before->committed : nullptr,
-                           before->pending ? &*before->pending : nullptr}) {
-    if (part == nullptr || !part->slot.valid() || named_after(part->slot)) continue;
-    if (n == 1 && freed[0] == part->slot) continue;  // both parts named the same slot
-    freed[n++] = part->slot;
-  }
-  for (int i = 0; i < n; ++i) FreeSlot(freed[i]);
+  return NoteError(meta_->Write(batch, options_.durability == Durability::kStrict));
 }
 
 void ChunkEngine::FreeSlot(SlotAddress slot) {

@@ -78,6 +78,18 @@ Status DataFiles::MarkUsed(SlotAddress slot) {
   return Status::Ok();
 }
 
+bool DataFiles::SlotOnDisk(SlotAddress slot) const {
+  if (!IsValidClassLog2(slot.class_log2)) return false;
+  const ClassState& cs = StateOf(slot.class_log2);
+  std::lock_guard lock(cs.mu);
+  uint32_t group = slot.index / cs.slots_per_group;
+  uint32_t f = group / cs.groups_per_file;
+  if (f >= cs.files.size() || !cs.files[f] || f >= cs.file_sizes.size()) return false;
+  uint64_t end = uint64_t{group % cs.groups_per_file} * cs.group_bytes() +
+                 uint64_t{slot.index % cs.slots_per_group + 1} * ClassBytes(slot.class_log2);
+  return cs.file_sizes[f] >= end;
+}
+
 Status DataFiles::FinishRebuild() {
   for (ClassState& cs : classes_) {
     std::lock_guard lock(cs.mu);
@@ -203,6 +215,21 @@ Status DataFiles::Write(SlotAddress slot, uint64_t offset, std::span<const uint8
 Status DataFiles::Sync(SlotAddress slot) {
   HF3FS_TRY_ASSIGN(auto loc, Locate(slot, 0, 0));
   return loc.first->Sync();
+}
+
+Status DataFiles::SyncAll() {
+  for (auto& cs : classes_) {
+    std::vector<File*> files;
+    {
+      std::lock_guard lock(cs.mu);
+      for (auto& f : cs.files) {
+        if (f) files.push_back(f.get());
+      }
+    }
+    // Files are never closed while the engine is open, so the pointers stay valid unlocked.
+    for (File* f : files) HF3FS_TRY(f->Sync());
+  }
+  return Status::Ok();
 }
 
 std::optional<uint32_t> DataFiles::SparseTailGroup(uint8_t class_log2) const {

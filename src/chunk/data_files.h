@@ -47,6 +47,9 @@ class DataFiles {
   // Rebuild: marks a slot named by a record. kDataCorruption when the slot is named twice or its
   // index is out of range.
   Status MarkUsed(SlotAddress slot);
+  // Before FinishRebuild: whether the file holding `slot` existed at open and was long enough to
+  // hold the whole slot (a power loss may lose a file or its growth).
+  bool SlotOnDisk(SlotAddress slot) const;
   // Ends the rebuild: every group with a used slot must lie inside an existing file
   // (kDataCorruption otherwise); groups present on disk become reusable.
   Status FinishRebuild();
@@ -64,6 +67,8 @@ class DataFiles {
   Status Write(SlotAddress slot, uint64_t offset, std::span<const uint8_t> buf);
   // Makes the slot's file durable.
   Status Sync(SlotAddress slot);
+  // Makes every data file durable (the window-durability flush; docs/design/0009-durability.md).
+  Status SyncAll();
 
   // Compaction: the highest group of a class that holds chunks, is at most half full, and whose
   // chunks all fit into free slots of lower groups; nullopt when there is none.

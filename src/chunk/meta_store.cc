@@ -28,17 +28,22 @@ void MetaBatch::Delete(TargetId target, const ChunkId& chunk_id) {
   ops_.emplace_back(EncodeChunkKey(target, chunk_id), std::nullopt);
 }
 
+void MetaBatch::PutDurableEpoch(const DurableEpoch& d) {
+  ops_.emplace_back(std::string(1, kDurableEpochKey), EncodeDurableEpoch(d));
+}
+
 MetaStore::~MetaStore() {
   if (db_ != nullptr) {
     auto s = db_->Close();
-    (void)s;  // every batch was synced; a close error loses nothing acknowledged
+    (void)s;  // the engine synced what it acknowledged; a close error loses nothing
     delete db_;
   }
 }
 
-Result<std::unique_ptr<MetaStore>> MetaStore::Open(const std::string& path) {
+Result<std::unique_ptr<MetaStore>> MetaStore::Open(const std::string& path, rocksdb::Env* env) {
   rocksdb::Options options;
   options.create_if_missing = true;
+  if (env != nullptr) options.env = env;
   options.paranoid_checks = true;
   options.max_background_jobs = 2;
   options.keep_log_file_num = 4;
@@ -75,14 +80,23 @@ Result<std::optional<ChunkMeta>> MetaStore::Get(TargetId target, const ChunkId& 
   return std::optional<ChunkMeta>(std::move(meta));
 }
 
-Status MetaStore::Write(const MetaBatch& batch) {
+Result<std::optional<DurableEpoch>> MetaStore::GetDurableEpoch() {
+  std::string value;
+  auto s = db_->Get(rocksdb::ReadOptions(), rocksdb::Slice(&kDurableEpochKey, 1), &value);
+  if (s.IsNotFound()) return std::optional<DurableEpoch>();
+  HF3FS_TRY(FromRocks(s, "get durable epoch"));
+  HF3FS_TRY_ASSIGN(DurableEpoch d, DecodeDurableEpoch(value));
+  return std::optional<DurableEpoch>(std::move(d));
+}
+
+Status MetaStore::Write(const MetaBatch& batch, bool sync) {
   rocksdb::WriteBatch wb;
   for (const auto& [key, value] : batch.ops_) {
     auto s = value ? wb.Put(key, *value) : wb.Delete(key);
     HF3FS_TRY(FromRocks(s, "batch"));
   }
   rocksdb::WriteOptions wo;
-  wo.sync = true;
+  wo.sync = sync;
   return FromRocks(db_->Write(wo, &wb), "write");
 }
 

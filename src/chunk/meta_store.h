@@ -1,8 +1,9 @@
 // MetaStore: the engine's RocksDB (layout record + one record per chunk),
 // docs/formats/chunk-engine.md.
 //
-// Every write is one WriteBatch written with sync = true, so a batch is durable and atomic when
-// Write returns ok. RocksDB errors become Status: no space -> kNoSpace, anything else ->
+// Every write is one atomic WriteBatch; with sync it is durable when Write returns ok, without it
+// it reached the kernel (a process crash keeps it; the next synced write makes it durable too:
+// RocksDB's WAL is one sequence). RocksDB errors become Status: no space -> kNoSpace, anything else ->
 // kIoError (the caller treats it as a disk error).
 //
 // Thread safety: all methods are thread-safe (RocksDB is).
@@ -22,6 +23,7 @@
 
 namespace rocksdb {
 class DB;
+class Env;
 }
 
 namespace hf3fs::chunk {
@@ -31,6 +33,7 @@ class MetaBatch {
  public:
   void Put(const ChunkMeta& meta);
   void Delete(TargetId target, const ChunkId& chunk_id);
+  void PutDurableEpoch(const DurableEpoch& d);
   bool empty() const { return ops_.empty(); }
   size_t size() const { return ops_.size(); }
 
@@ -46,16 +49,20 @@ class MetaStore {
   MetaStore& operator=(const MetaStore&) = delete;
 
   // Opens (creating when missing) the database in `path`. kUnavailable when another process or
-  // engine holds it.
-  static Result<std::unique_ptr<MetaStore>> Open(const std::string& path);
+  // engine holds it. `env`: null for the default (tests pass a power-loss simulating one).
+  static Result<std::unique_ptr<MetaStore>> Open(const std::string& path,
+                                                 rocksdb::Env* env = nullptr);
 
   Result<std::optional<Layout>> GetLayout();
   Status PutLayout(const Layout& layout);
 
   // The record of a chunk, or nullopt.
   Result<std::optional<ChunkMeta>> Get(TargetId target, const ChunkId& chunk_id);
-  // Applies a batch durably (sync) and atomically.
-  Status Write(const MetaBatch& batch);
+  // The durable-epoch record, or nullopt (a directory never synced in window durability).
+  Result<std::optional<DurableEpoch>> GetDurableEpoch();
+
+  // Applies a batch atomically; durably when `sync`.
+  Status Write(const MetaBatch& batch, bool sync = true);
 
   // Calls fn for each chunk record with key in [begin_key, end_key) (empty end: no bound), in
   // key order, until fn returns false. Records are decoded and validated; a malformed one stops

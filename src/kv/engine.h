@@ -105,7 +105,8 @@ class Transaction {
   virtual Status AddReadConflict(std::string_view key) = 0;
   virtual Status AddReadConflictRange(std::string_view begin, std::string_view end) = 0;
 
-  // Makes the writes visible and durable (per the backend's configuration) atomically, or returns
+  // Makes the writes visible and durable (per the backend's durability: see Engine::Sync)
+  // atomically, or returns
   // an error and writes nothing (except kTxnCommitUnknown, see the file comment). The transaction
   // is closed afterwards whatever the outcome.
   virtual Status Commit() = 0;
@@ -119,6 +120,12 @@ class Engine {
 
   // Starts a transaction. kKvUnavailable when the backend cannot be reached.
   virtual Result<std::unique_ptr<Transaction>> Begin(TxnOptions options = {}) = 0;
+
+  // Makes every transaction that committed before the call power-safe (docs/design/
+  // 0009-durability.md), sharing the flush with concurrent callers. In strict durability, and for
+  // the memory backend, commits already are as durable as the backend gets and this returns at
+  // once. kKvUnavailable or kKvBackendError when the flush fails.
+  virtual Status Sync() = 0;
 
   // "memory", "rocksdb" or "postgres".
   virtual std::string_view backend() const = 0;

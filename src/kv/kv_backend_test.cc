@@ -202,7 +202,7 @@ TEST(KvConfigTest, OpensTheConfiguredBackend) {
 
   TempDir dir;
   ASSERT_OK(root.LoadString(
-      fmt::format("[kv]\nbackend = \"rocksdb\"\n[kv.rocksdb]\npath = \"{}/db\"\nsync_wal = false\n"
+      fmt::format("[kv]\nbackend = \"rocksdb\"\ndurability = \"strict\"\n[kv.rocksdb]\npath = \"{}/db\"\n"
                   "[kv.retry]\nmax_attempts = 7\n",
                   dir.path)));
   EXPECT_EQ(root.kv.retry.ToOptions().max_attempts, 7u);

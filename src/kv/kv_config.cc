@@ -8,6 +8,8 @@ namespace hf3fs::kv {
 
 Result<std::unique_ptr<Engine>> OpenEngine(const KvConfig& config) {
   const std::string backend = config.backend.Get();
+  HF3FS_TRY_ASSIGN(Durability durability, ParseDurability(config.durability.Get()));
+  auto ms = [](Duration d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d); };
   if (backend == "memory") {
     return OpenMemoryEngine(MemoryEngineOptions{config.conflict_log_max_bytes.Get()});
   }
@@ -17,7 +19,8 @@ Result<std::unique_ptr<Engine>> OpenEngine(const KvConfig& config) {
     }
     RocksDbEngineOptions o;
     o.path = config.rocksdb.path.Get();
-    o.sync_wal = config.rocksdb.sync_wal.Get();
+    o.durability = durability;
+    o.sync_interval = ms(config.durability_window.Get());
     o.max_group_commit_bytes = config.rocksdb.max_group_commit_bytes.Get();
     o.block_cache_bytes = config.rocksdb.block_cache_bytes.Get();
     o.conflict_log_max_bytes = config.conflict_log_max_bytes.Get();
@@ -27,8 +30,9 @@ Result<std::unique_ptr<Engine>> OpenEngine(const KvConfig& config) {
     return Status(StatusCode::kConfigInvalid,
                   "kv.backend = \"postgres\" needs kv.postgres.conninfo");
   }
-  auto ms = [](Duration d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d); };
   PostgresEngineOptions o;
+  o.durability = durability;
+  o.sync_interval = ms(config.durability_window.Get());
   o.conninfo = config.postgres.conninfo.Get();
   o.table = config.postgres.table.Get();
   o.max_connections = config.postgres.max_connections.Get();

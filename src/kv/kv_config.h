@@ -25,10 +25,6 @@ struct KvRocksDbConfig : config::Section {
   using Section::Section;
   config::Item<std::string> path{this, "path", "",
                                  "RocksDB directory (created if missing; one process at a time)"};
-  config::Item<bool> sync_wal{this, "sync_wal", true,
-                              "fsync the write-ahead log before a commit returns (false: a "
-                              "process crash loses nothing, a machine crash may lose the last "
-                              "commits)"};
   config::Item<uint64_t> max_group_commit_bytes{
       this,
       "max_group_commit_bytes",
@@ -104,6 +100,20 @@ struct KvConfig : config::Section {
                                     "rocksdb",
                                     "where the KV store lives",
                                     {.one_of = {"memory", "rocksdb", "postgres"}}};
+  config::Item<std::string> durability{
+      this,
+      "durability",
+      "window",
+      "window: a commit survives a crash of any process at once and a power loss after at most "
+      "durability_window (or the next sync); strict: every commit is flushed before it returns "
+      "(docs/design/0009-durability.md)",
+      {.one_of = {"window", "strict"}}};
+  config::Item<Duration> durability_window{
+      this,
+      "durability_window",
+      1s,
+      "window durability: commits are flushed to stable storage at least this often",
+      {.min = Duration(1ms), .max = Duration(60s)}};
   config::Item<uint64_t> conflict_log_max_bytes{
       this,
       "conflict_log_max_bytes",

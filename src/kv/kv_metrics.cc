@@ -25,6 +25,9 @@ const KvMetrics& KvMetrics::For(std::string_view backend) {
       r.GetHistogram("hf3fs_kv_commit_seconds", "latency of commits that write", labels),
       r.GetCounter("hf3fs_kv_retries_total", "transaction attempts re-run by RunTransaction",
                    labels),
+      r.GetCounter("hf3fs_kv_syncs_total",
+                   "flushes that made earlier commits power-safe (window durability)", labels),
+      r.GetHistogram("hf3fs_kv_sync_seconds", "latency of those flushes", labels),
   });
   return *cache->emplace(std::string(backend), std::move(m)).first->second;
 }

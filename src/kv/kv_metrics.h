@@ -14,6 +14,8 @@ struct KvMetrics {
   metrics::Counter* errors;            // hf3fs_kv_errors_total (other failed calls)
   metrics::Histogram* commit_latency;  // hf3fs_kv_commit_seconds (commits with writes)
   metrics::Counter* retries;           // hf3fs_kv_retries_total (RunTransaction re-runs)
+  metrics::Counter* syncs;             // hf3fs_kv_syncs_total (flushes made by Sync)
+  metrics::Histogram* sync_latency;    // hf3fs_kv_sync_seconds
 
   // The metrics of one backend; the pointers stay valid for the life of the process.
   static const KvMetrics& For(std::string_view backend);

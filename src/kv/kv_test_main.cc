@@ -44,7 +44,7 @@ int ChildMain(const std::vector<std::string>& args) {
     return 0;
   }
   if (mode == "writer") {  // <rocksdb path>: commit w/<i> forever, report each i after Commit
-    auto engine = OpenRocksDbEngine(RocksDbEngineOptions{.path = args.at(1), .sync_wal = true});
+    auto engine = OpenRocksDbEngine(RocksDbEngineOptions{.path = args.at(1)});
     if (!engine.ok()) return 3;
     for (uint32_t i = 0;; ++i) {
       auto txn = (*engine)->Begin();

@@ -129,7 +129,7 @@ struct RocksDbBackend {
   static void SetUpSuite() {}
   static void TearDownSuite() {}
   Result<std::unique_ptr<Engine>> Open() {
-    return OpenRocksDbEngine(RocksDbEngineOptions{.path = dir.path + "/db", .sync_wal = true});
+    return OpenRocksDbEngine(RocksDbEngineOptions{.path = dir.path + "/db"});
   }
   std::vector<std::string> ChildArgs() const { return {"rocksdb", dir.path + "/db"}; }
   TempDir dir;

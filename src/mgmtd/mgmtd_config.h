@@ -45,7 +45,11 @@ struct MgmtdSection : config::Section {
 };
 
 struct MgmtdConfig : net::ServerConfigBase {
-  MgmtdConfig() : ServerConfigBase("hf3fs mgmtd", "127.0.0.1:8000", "127.0.0.1:8001") {}
+  MgmtdConfig() : ServerConfigBase("hf3fs mgmtd", "127.0.0.1:8000", "127.0.0.1:8001") {
+    // mgmtd commits rarely (registrations, chain changes, leases) and a chain version that a power
+    // loss rolled back could fence live replicas: every commit is flushed (design 0009).
+    (void)kv.durability.Set("strict");
+  }
   MgmtdSection mgmtd{this, "mgmtd", "cluster manager"};
   kv::KvConfig kv{this, "kv", "where mgmtd keeps its state"};
 };

@@ -133,6 +133,7 @@ class MemoryEngine final : public Engine, public occ::OccBackend {
   }
 
   std::string_view backend() const override { return "memory"; }
+  Status Sync() override { return Status::Ok(); }  // nothing outlives the engine anyway
 
   Status CommitWrites(uint64_t read_version, const occ::KeyRangeSet& reads,
                       const occ::WriteBuffer& writes) override {

@@ -80,6 +80,8 @@ class PgConnection {
 
   // False once libpq reports the connection broken.
   bool healthy() const { return PQstatus(conn_) == CONNECTION_OK; }
+  // The libpq connection, for statements the kv layer does not prepare (tests).
+  PGconn* raw() { return conn_; }
   // libpq's transaction status (idle, in transaction, in error, unknown).
   PGTransactionStatusType transaction_status() const { return PQtransactionStatus(conn_); }
 

@@ -89,7 +89,13 @@ class ConnectionPool {
   Result<std::unique_ptr<PgConnection>> OpenPrepared() {
     HF3FS_TRY_ASSIGN(auto conn, PgConnection::Connect(options_.conninfo, options_.connect_timeout));
     HF3FS_TRY(conn->Prepare(options_.table));
+    HF3FS_TRY(SetDurability(*conn));
     return conn;
+  }
+
+  Status SetDurability(PgConnection& conn) {
+    if (options_.durability == Durability::kStrict) return Status::Ok();
+    return conn.Command("SET synchronous_commit TO off");
   }
 
  private:
@@ -386,8 +392,27 @@ class PgEngine final : public Engine {
     HF3FS_TRY_ASSIGN(auto conn, PgConnection::Connect(options_.conninfo, options_.connect_timeout));
     HF3FS_TRY(conn->EnsureTable(options_.table));
     HF3FS_TRY(conn->Prepare(options_.table));
+    HF3FS_TRY(pool_.SetDurability(*conn));
     pool_.Adopt(std::move(conn));
+    if (options_.durability == Durability::kWindow) {
+      sync_.StartPeriodic(options_.sync_interval, [this] {
+        return metrics_->commits->Value() != commits_at_sync_.load();
+      });
+    }
     return Status::Ok();
+  }
+
+  ~PgEngine() override {
+    sync_.StopPeriodic();
+    if (options_.durability == Durability::kWindow) {
+      Status st = sync_.Sync();
+      if (!st.ok()) HF3FS_LOG_WARN("kv.postgres_final_sync_failed error=\"{}\"", st);
+    }
+  }
+
+  Status Sync() override {
+    if (options_.durability == Durability::kStrict) return Status::Ok();
+    return sync_.Sync();
   }
 
   Result<std::unique_ptr<Transaction>> Begin(TxnOptions options) override {
@@ -406,9 +431,38 @@ class PgEngine final : public Engine {
   std::string_view backend() const override { return "postgres"; }
 
  private:
+  // Flushes PostgreSQL's WAL up to now: a transaction that writes a WAL record (a logical
+  // message, which needs no table and no wal_level change) and commits with synchronous_commit
+  // on waits for the flush of its commit record, and the WAL is one sequence, so every earlier
+  // asynchronous commit is flushed with it.
+  Status FlushWal() {
+    uint64_t commits = metrics_->commits->Value();
+    auto start = Clock::now();
+    HF3FS_TRY_ASSIGN(auto conn, pool_.Acquire());
+    Status st = conn->Command(
+        "BEGIN; SET LOCAL synchronous_commit TO on; "
+        "SELECT pg_logical_emit_message(true, 'hf3fs-sync', ''); COMMIT");
+    bool healthy = st.ok() && conn->healthy();
+    if (!st.ok() && conn->healthy() && conn->transaction_status() != PQTRANS_IDLE) {
+      healthy = conn->Command("ROLLBACK").ok();
+    }
+    pool_.Release(std::move(conn), healthy);
+    if (!st.ok()) {
+      metrics_->errors->Inc();
+      HF3FS_LOG_ERROR("kv.postgres_sync_failed error=\"{}\"", st);
+      return st;
+    }
+    metrics_->syncs->Inc();
+    metrics_->sync_latency->Observe(std::chrono::duration<double>(Clock::now() - start).count());
+    commits_at_sync_ = commits;
+    return Status::Ok();
+  }
+
   const PostgresEngineOptions options_;
   ConnectionPool pool_;
   const KvMetrics* metrics_;
+  std::atomic<uint64_t> commits_at_sync_{0};
+  SharedSync sync_{[this] { return FlushWal(); }};  // last: its thread stops first
 };
 
 }  // namespace

@@ -15,6 +15,11 @@
 // from the pool and the next Begin reconnects. If the connection breaks during COMMIT, Commit looks
 // the transaction id up (pg_xact_status) on a new connection until commit_resolve_timeout: ok if
 // it committed, kKvUnavailable if it did not, kTxnCommitUnknown if it cannot tell.
+// Durability (docs/design/0009-durability.md): with Durability::kWindow every connection runs with
+// synchronous_commit off, so COMMIT returns before PostgreSQL flushes its WAL (its WAL writer does
+// within 3 x wal_writer_delay, and Sync() or the background flush every sync_interval at once);
+// kStrict leaves synchronous_commit as the server has it (on by default). A crash of the PostgreSQL
+// server itself (not only a power loss) may lose window-durability commits it had not flushed.
 #pragma once
 
 #include <chrono>
@@ -22,6 +27,7 @@
 #include <memory>
 #include <string>
 
+#include "common/durability.h"
 #include "kv/engine.h"
 
 namespace hf3fs::kv {
@@ -33,6 +39,8 @@ struct PostgresEngineOptions {
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds pool_wait{10000};  // Begin waits this long for a pooled connection
   std::chrono::milliseconds commit_resolve_timeout{30000};
+  Durability durability = Durability::kWindow;
+  std::chrono::milliseconds sync_interval{1000};
   // Fault injection for tests: every Nth COMMIT of a transaction that wrote has its reply
   // discarded, as if the connection broke after sending it (0: never).
   uint32_t fault_lose_commit_reply_every = 0;

@@ -116,10 +116,24 @@ class RocksDbEngine final : public Engine, public occ::OccBackend {
         metrics_(&KvMetrics::For("rocksdb")),
         group_writes_(metrics::Registry::Global().GetCounter(
             "hf3fs_kv_rocksdb_group_writes_total",
-            "WriteBatches written by group commit (commits per group = commits / this)")) {}
+            "WriteBatches written by group commit (commits per group = commits / this)")),
+        sync_([this] { return SyncWal(); }) {
+    if (options_.durability == Durability::kWindow) {
+      sync_.StartPeriodic(options_.sync_interval, [this] {
+        std::lock_guard lock(mu_);
+        return log_.visible_version() > durable_version_;
+      });
+    }
+  }
 
   ~RocksDbEngine() override {
     HF3FS_CHECK_MSG(log_.readers() == 0, "rocksdb engine destroyed with open transactions");
+    sync_.StopPeriodic();
+    if (options_.durability == Durability::kWindow) {
+      // A clean shutdown leaves nothing to a later power loss.
+      Status st = sync_.Sync();
+      if (!st.ok()) HF3FS_LOG_WARN("kv.rocksdb_final_sync_failed error=\"{}\"", st);
+    }
     auto s = db_->Close();
     if (!s.ok())
       HF3FS_LOG_WARN("kv.rocksdb_close_failed path={} error=\"{}\"", options_.path, s.ToString());
@@ -138,6 +152,11 @@ class RocksDbEngine final : public Engine, public occ::OccBackend {
   }
 
   std::string_view backend() const override { return "rocksdb"; }
+
+  Status Sync() override {
+    if (options_.durability == Durability::kStrict) return Status::Ok();
+    return sync_.Sync();
+  }
 
   Status CommitWrites(uint64_t read_version, const occ::KeyRangeSet& reads,
                       const occ::WriteBuffer& writes) override {
@@ -191,7 +210,7 @@ class RocksDbEngine final : public Engine, public occ::OccBackend {
     Status st = BuildBatch(group, batch);
     if (st.ok()) {
       rocksdb::WriteOptions wo;
-      wo.sync = options_.sync_wal;
+      wo.sync = options_.durability == Durability::kStrict;
       auto s = db_->Write(wo, &batch);
       if (!s.ok()) {
         st = FromRocks(s, "write");
@@ -210,6 +229,28 @@ class RocksDbEngine final : public Engine, public occ::OccBackend {
     log_.Publish(group.back()->version);
     leader_active_ = false;
     cv_.notify_all();
+  }
+
+  // Syncs the WAL: every version published before the call becomes durable.
+  Status SyncWal() {
+    uint64_t target;
+    {
+      std::lock_guard lock(mu_);
+      target = log_.visible_version();
+    }
+    auto start = std::chrono::steady_clock::now();
+    auto s = db_->SyncWAL();
+    if (!s.ok()) {
+      metrics_->errors->Inc();
+      HF3FS_LOG_ERROR("kv.rocksdb_sync_failed path={} error=\"{}\"", options_.path, s.ToString());
+      return FromRocks(s, "sync wal");
+    }
+    metrics_->syncs->Inc();
+    metrics_->sync_latency->Observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    std::lock_guard lock(mu_);
+    durable_version_ = std::max(durable_version_, target);
+    return Status::Ok();
   }
 
   static Status BuildBatch(const std::vector<PendingCommit*>& group, rocksdb::WriteBatch& batch) {
@@ -235,8 +276,10 @@ class RocksDbEngine final : public Engine, public occ::OccBackend {
   occ::ConflictLog log_;
   std::deque<PendingCommit*> queue_;  // validated commits in version order, not yet written
   bool leader_active_ = false;
+  uint64_t durable_version_ = 0;  // versions up to here are in a synced WAL (window durability)
   const KvMetrics* metrics_;
   metrics::Counter* group_writes_;
+  SharedSync sync_;  // last member: its background thread stops before the others go
 };
 
 }  // namespace
@@ -247,6 +290,7 @@ Result<std::unique_ptr<Engine>> OpenRocksDbEngine(const RocksDbEngineOptions& op
   }
   rocksdb::Options ro;
   ro.create_if_missing = true;
+  if (options.env != nullptr) ro.env = options.env;
   ro.IncreaseParallelism(2);
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
@@ -260,7 +304,8 @@ Result<std::unique_ptr<Engine>> OpenRocksDbEngine(const RocksDbEngineOptions& op
                       "open rocksdb at {} (one process per directory): {}", options.path,
                       s.ToString());
   }
-  HF3FS_LOG_INFO("kv.rocksdb_opened path={} sync_wal={}", options.path, options.sync_wal);
+  HF3FS_LOG_INFO("kv.rocksdb_opened path={} durability={} sync_interval_ms={}", options.path,
+                 ToString(options.durability), options.sync_interval.count());
   return std::unique_ptr<Engine>(std::make_unique<RocksDbEngine>(options, db));
 }
 

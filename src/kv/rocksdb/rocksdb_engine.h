@@ -13,7 +13,9 @@
 //     (consecutive versions, up to max_group_commit_bytes), writes it as one WriteBatch (sync per
 //     sync_wal) and publishes the versions; the others wait. Each group is atomic and groups are
 //     written in version order, which is what keeps every snapshot a prefix of the commit order.
-//     Writes become readable only after their group is durable.
+//     Writes become readable once their group reached the WAL: with Durability::kStrict the
+//     group's WAL write is synced first; with kWindow it is a write(2) only (a process crash
+//     loses nothing) and Sync() or the background flush (every sync_interval) syncs the WAL.
 //   - A commit that loses to a version not yet visible waits (bounded) until it is, so that the
 //     retry reads the winner's writes instead of conflicting again.
 #pragma once
@@ -23,17 +25,26 @@
 #include <memory>
 #include <string>
 
+#include "common/durability.h"
 #include "kv/engine.h"
+
+namespace rocksdb {
+class Env;
+}
 
 namespace hf3fs::kv {
 
 struct RocksDbEngineOptions {
   std::string path;                               // the DB directory (created if missing)
-  bool sync_wal = true;                           // fsync the WAL before a commit returns
+  // kStrict: every commit's WAL write is synced before it returns; kWindow: commits reach the
+  // kernel, and the WAL is synced by Sync() and at least every sync_interval.
+  Durability durability = Durability::kWindow;
+  std::chrono::milliseconds sync_interval{1000};
   uint64_t max_group_commit_bytes = 16ull << 20;  // bound of one group's WriteBatch
   uint64_t conflict_log_max_bytes = 64ull << 20;  // see occ::ConflictLog
   uint64_t block_cache_bytes = 64ull << 20;
   std::chrono::milliseconds conflict_wait{1000};  // longest wait for a conflicting version
+  rocksdb::Env* env = nullptr;  // tests: a power-loss simulating Env (kv/rocksdb/power_loss_fs.h)
 };
 
 // kKvBackendError when the directory cannot be opened (including: held by another process).
