@@ -1,0 +1,167 @@
+// FUSE namespace operations: lookup, mknod, mkdir, unlink/rmdir, symlink, readlink, rename, link.
+// Each is one meta RPC with the caller's credentials (docs/design/0007-client-fuse.md).
+#include "fuse/fuse_fs.h"
+
+#include <sys/sysmacros.h>
+
+#include "fuse/fuse_util.h"
+
+namespace hf3fs::fuse {
+
+void FuseFs::Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  meta::StatReq r;
+  *r.mutable_user() = User(req);
+  *r.mutable_path() = At(parent, name);
+  r.set_follow(false);
+  Spawn([this, req, r]() -> awaitable<void> {
+    auto rsp = co_await client_.meta().Call<meta::StatRsp>(meta::META_STAT, r);
+    if (rsp.ok()) {
+      ReplyEntry(req, rsp->inode());
+    } else if (rsp.status().errno_value() == ENOENT && config_.negative_timeout.Get() > 0) {
+      fuse_entry_param e;
+      std::memset(&e, 0, sizeof(e));
+      e.entry_timeout = config_.negative_timeout.Get();
+      fuse_reply_entry(req, &e);
+    } else {
+      fuse_reply_err(req, Errno(rsp.status()));
+    }
+  });
+}
+
+
+void FuseFs::Readlink(fuse_req_t req, fuse_ino_t ino) {
+  meta::ReadlinkReq r;
+  *r.mutable_user() = User(req);
+  *r.mutable_path() = At(ino);
+  Spawn([this, req, r]() -> awaitable<void> {
+    auto rsp = co_await client_.meta().Call<meta::ReadlinkRsp>(meta::META_READLINK, r);
+    if (!rsp.ok()) {
+      fuse_reply_err(req, Errno(rsp.status()));
+    } else {
+      fuse_reply_readlink(req, rsp->target().c_str());
+    }
+  });
+}
+
+void FuseFs::Mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
+  auto user = User(req);
+  if (S_ISREG(mode)) {
+    meta::CreateReq r;
+    *r.mutable_user() = user;
+    *r.mutable_path() = At(parent, name);
+    r.set_flags(O_CREAT | O_EXCL | O_RDONLY);
+    r.set_mode(mode & 07777);
+    r.set_umask(fuse_req_ctx(req)->umask);
+    Spawn([this, req, r]() -> awaitable<void> {
+      auto rsp = co_await client_.meta().Call<meta::CreateRsp>(meta::META_CREATE, r);
+      if (!rsp.ok()) {
+        fuse_reply_err(req, Errno(rsp.status()));
+      } else {
+        ReplyEntry(req, rsp->inode());
+      }
+    });
+    return;
+  }
+  meta::MknodReq r;
+  *r.mutable_user() = user;
+  *r.mutable_path() = At(parent, name);
+  if (S_ISFIFO(mode)) {
+    r.set_type(meta::INODE_FIFO);
+  } else if (S_ISSOCK(mode)) {
+    r.set_type(meta::INODE_SOCKET);
+  } else if (S_ISCHR(mode)) {
+    r.set_type(meta::INODE_CHAR_DEVICE);
+  } else if (S_ISBLK(mode)) {
+    r.set_type(meta::INODE_BLOCK_DEVICE);
+  } else {
+    fuse_reply_err(req, EINVAL);
+    return;
+  }
+  r.set_mode(mode & 07777);
+  r.set_rdev(rdev);
+  r.set_umask(fuse_req_ctx(req)->umask);
+  Spawn([this, req, r]() -> awaitable<void> {
+    auto rsp = co_await client_.meta().Call<meta::MknodRsp>(meta::META_MKNOD, r);
+    if (!rsp.ok()) {
+      fuse_reply_err(req, Errno(rsp.status()));
+    } else {
+      ReplyEntry(req, rsp->inode());
+    }
+  });
+}
+
+void FuseFs::Mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
+  meta::MkdirReq r;
+  *r.mutable_user() = User(req);
+  *r.mutable_path() = At(parent, name);
+  r.set_mode(mode & 07777);
+  r.set_umask(fuse_req_ctx(req)->umask);
+  Spawn([this, req, r]() -> awaitable<void> {
+    auto rsp = co_await client_.meta().Call<meta::MkdirRsp>(meta::META_MKDIR, r);
+    if (!rsp.ok()) {
+      fuse_reply_err(req, Errno(rsp.status()));
+    } else {
+      ReplyEntry(req, rsp->inode());
+    }
+  });
+}
+
+void FuseFs::Unlink(fuse_req_t req, fuse_ino_t parent, const char* name, bool dir) {
+  meta::RemoveReq r;
+  *r.mutable_user() = User(req);
+  *r.mutable_path() = At(parent, name);
+  r.set_kind(dir ? meta::REMOVE_RMDIR : meta::REMOVE_UNLINK);
+  Spawn([this, req, r]() -> awaitable<void> {
+    auto rsp = co_await client_.meta().Call<meta::RemoveRsp>(meta::META_REMOVE, r);
+    fuse_reply_err(req, rsp.ok() ? 0 : Errno(rsp.status()));
+  });
+}
+
+void FuseFs::Symlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* name) {
+  meta::SymlinkReq r;
+  *r.mutable_user() = User(req);
+  *r.mutable_path() = At(parent, name);
+  r.set_target(link);
+  Spawn([this, req, r]() -> awaitable<void> {
+    auto rsp = co_await client_.meta().Call<meta::SymlinkRsp>(meta::META_SYMLINK, r);
+    if (!rsp.ok()) {
+      fuse_reply_err(req, Errno(rsp.status()));
+    } else {
+      ReplyEntry(req, rsp->inode());
+    }
+  });
+}
+
+void FuseFs::Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
+                    const char* newname, unsigned int flags) {
+  if (flags & ~static_cast<unsigned>(RENAME_NOREPLACE)) {
+    fuse_reply_err(req, EINVAL);  // RENAME_EXCHANGE and RENAME_WHITEOUT are not supported
+    return;
+  }
+  meta::RenameReq r;
+  *r.mutable_user() = User(req);
+  *r.mutable_src() = At(parent, name);
+  *r.mutable_dst() = At(newparent, newname);
+  r.set_no_replace((flags & RENAME_NOREPLACE) != 0);
+  Spawn([this, req, r]() -> awaitable<void> {
+    auto rsp = co_await client_.meta().Call<meta::RenameRsp>(meta::META_RENAME, r);
+    fuse_reply_err(req, rsp.ok() ? 0 : Errno(rsp.status()));
+  });
+}
+
+void FuseFs::Link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname) {
+  meta::LinkReq r;
+  *r.mutable_user() = User(req);
+  *r.mutable_old_path() = At(ino);
+  *r.mutable_new_path() = At(newparent, newname);
+  Spawn([this, req, r]() -> awaitable<void> {
+    auto rsp = co_await client_.meta().Call<meta::LinkRsp>(meta::META_LINK, r);
+    if (!rsp.ok()) {
+      fuse_reply_err(req, Errno(rsp.status()));
+    } else {
+      ReplyEntry(req, rsp->inode());
+    }
+  });
+}
+
+}  // namespace hf3fs::fuse
