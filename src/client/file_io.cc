@@ -1,5 +1,7 @@
 #include "client/file_io.h"
 
+#include <algorithm>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/deferred.hpp>
@@ -173,7 +175,7 @@ awaitable<void> FileIo::ReadMany(std::span<BatchRead> reads, bool allow_uncommit
 }
 
 awaitable<Status> FileIo::Write(const meta::Inode& inode, uint64_t offset,
-                                std::span<const uint8_t> data) {
+                                std::span<const uint8_t> data, std::vector<ChainId>* chains) {
   if (data.empty()) co_return Status::Ok();
   HF3FS_CO_TRY_ASSIGN(auto layout, co_await Layout(inode));
   uint64_t cs = layout.chunk_size();
@@ -188,6 +190,7 @@ awaitable<Status> FileIo::Write(const meta::Inode& inode, uint64_t offset,
     uint64_t index = pos / cs;
     uint64_t in_chunk = pos % cs;
     uint64_t len = std::min<uint64_t>(cs - in_chunk, offset + data.size() - pos);
+    if (chains != nullptr) chains->push_back(layout.ChainOf(index));
     ops.push_back(asio::co_spawn(ex,
                                  one(layout.ChainOf(index), FileChunkId(inode.id(), index),
                                      static_cast<uint32_t>(cs), static_cast<uint32_t>(in_chunk),
@@ -209,6 +212,29 @@ awaitable<Status> FileIo::Write(const meta::Inode& inode, uint64_t offset,
     if (!results[i].ok()) co_return results[i];
   }
   co_return Status::Ok();
+}
+
+awaitable<Status> FileIo::SyncChains(std::vector<ChainId> chains) {
+  std::sort(chains.begin(), chains.end());
+  chains.erase(std::unique(chains.begin(), chains.end()), chains.end());
+  if (chains.empty()) co_return Status::Ok();
+  auto ex = co_await asio::this_coro::executor;
+  auto one = [this](ChainId c) -> awaitable<Status> { co_return co_await storage_.SyncChain(c); };
+  std::vector<decltype(asio::co_spawn(ex, one({}), asio::deferred))> ops;
+  for (ChainId c : chains) ops.push_back(asio::co_spawn(ex, one(c), asio::deferred));
+  auto [order, excs, results] =
+      co_await asio::experimental::make_parallel_group(std::move(ops))
+          .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
+  for (size_t i = 0; i < results.size(); ++i) {
+    if (excs[i]) co_return Status(StatusCode::kInternal, "chain sync threw");
+    if (!results[i].ok()) co_return results[i];
+  }
+  co_return Status::Ok();
+}
+
+awaitable<Result<std::vector<ChainId>>> FileIo::AllChains(const meta::Inode& inode) {
+  HF3FS_CO_TRY_ASSIGN(auto layout, co_await Layout(inode));
+  co_return layout.Chains();
 }
 
 awaitable<Status> FileIo::PunchHole(const meta::Inode& inode, uint64_t file_length,

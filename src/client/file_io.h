@@ -62,8 +62,13 @@ class FileIo {
   // to one storage node travel in one request. Each read gets its own result.
   awaitable<void> ReadMany(std::span<BatchRead> reads, bool allow_uncommitted = false);
   // Writes `data` at `offset`; returns when every chunk write is acknowledged by its whole chain.
+  // The chains written to are added to `*chains` (when given), also when the write fails.
   awaitable<Status> Write(const meta::Inode& inode, uint64_t offset,
-                          std::span<const uint8_t> data);
+                          std::span<const uint8_t> data, std::vector<ChainId>* chains = nullptr);
+  // Makes what was acknowledged on `chains` power-safe on every replica, the chains at once.
+  awaitable<Status> SyncChains(std::vector<ChainId> chains);
+  // Every chain the file's chunks can be on.
+  awaitable<Result<std::vector<ChainId>>> AllChains(const meta::Inode& inode);
   // Makes [offset, offset + length) read as zeros: whole chunks are removed, partial ones get
   // zeros written (bytes past the file's end are not created).
   awaitable<Status> PunchHole(const meta::Inode& inode, uint64_t file_length, uint64_t offset,

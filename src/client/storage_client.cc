@@ -379,4 +379,11 @@ awaitable<Result<storage::RemoveChunksRsp>> StorageClient::RemoveChunks(ChainId 
                                                         {});
 }
 
+awaitable<Status> StorageClient::SyncChain(ChainId chain) {
+  storage::SyncChainReq req;
+  req.set_chain_id(chain.value());
+  auto r = co_await CallHead<storage::SyncChainRsp>(chain, storage::STORAGE_SYNC_CHAIN, req, {});
+  co_return r.status();
+}
+
 }  // namespace hf3fs::client

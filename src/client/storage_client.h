@@ -75,6 +75,10 @@ class StorageClient {
                                                            const std::string& end,
                                                            uint32_t limit = 1024);
 
+  // Makes every update acknowledged on the chain so far power-safe on all its replicas
+  // (STORAGE_SYNC_CHAIN at the head, which flushes and forwards along the chain).
+  awaitable<Status> SyncChain(ChainId chain);
+
   // Sends one update with explicit fields to the current head without retrying (tests and
   // tools that check the service's answers to stale versions or duplicate sequences).
   awaitable<Result<storage::UpdateRsp>> SendUpdateOnce(const net::Address& addr,

@@ -1,6 +1,8 @@
 // close and sync: persist the writer's length hint and times; close also ends the write session.
 // A length hint only raises the length, and only when it was made under the file's current
-// truncate version (a hint from before a truncate is stale).
+// truncate version (a hint from before a truncate is stale). A durable sync then flushes the KV
+// store, which makes every metadata change committed so far power-safe (fsync of the file or of
+// a directory; docs/design/0009-durability.md).
 #include "meta/ops/common.h"
 #include "meta/quota.h"
 
@@ -50,6 +52,10 @@ Result<CloseRsp> Finish(OpContext& ctx, const CloseReq& req, bool end_session) {
 }  // namespace
 
 Result<CloseRsp> Close(OpContext& ctx, const CloseReq& req) { return Finish(ctx, req, true); }
-Result<CloseRsp> Sync(OpContext& ctx, const CloseReq& req) { return Finish(ctx, req, false); }
+Result<CloseRsp> Sync(OpContext& ctx, const CloseReq& req) {
+  HF3FS_TRY_ASSIGN(auto rsp, Finish(ctx, req, false));
+  if (req.durable()) HF3FS_TRY(ctx.engine.Sync());
+  return rsp;
+}
 
 }  // namespace hf3fs::meta

@@ -4,7 +4,7 @@
 
 namespace hf3fs::storage {
 
-ChunkMetaInfo ToProto(const chunk::ChunkMeta& meta) {
+ChunkMetaInfo ToProto(const chunk::ChunkMeta& meta, std::optional<uint64_t> durable_epoch) {
   ChunkMetaInfo out;
   out.set_target_id(meta.target.value());
   out.set_chunk_id(meta.chunk_id.bytes());
@@ -15,9 +15,14 @@ ChunkMetaInfo ToProto(const chunk::ChunkMeta& meta) {
     o->set_length(p.length);
     o->set_checksum(p.checksum);
     o->set_removal(p.removal);
+    o->set_epoch(p.epoch);
   };
   if (meta.committed) part(*meta.committed, out.mutable_committed());
   if (meta.pending) part(*meta.pending, out.mutable_pending());
+  if (durable_epoch) {
+    out.set_durable((!meta.committed || meta.committed->epoch <= *durable_epoch) &&
+                    (!meta.pending || meta.pending->epoch <= *durable_epoch));
+  }
   return out;
 }
 
@@ -53,7 +58,7 @@ awaitable<Status> StorageService::GetChunkMeta(const GetChunkMetaReq& req, GetCh
   if (!id.valid()) co_return Status(StatusCode::kInvalidArgument, "bad chunk id");
   auto m = co_await Disk([&] { return t.engine->GetMeta(t.id, id); });
   if (!m.ok()) co_return m.status();
-  *rsp.mutable_meta() = ToProto(*m);
+  *rsp.mutable_meta() = ToProto(*m, t.engine->durable_epoch());
   co_return Status::Ok();
 }
 

@@ -24,6 +24,8 @@ StorageService::StorageService(StorageSection& config, TargetMap& targets,
                      "updates whose committed chunk checksum differed from the successor's");
   reads_ = reg.GetCounter("hf3fs_storage_reads_total", "chunk reads served");
   read_bytes_ = reg.GetCounter("hf3fs_storage_read_bytes_total", "bytes of chunk reads served");
+  syncs_ = reg.GetCounter("hf3fs_storage_syncs_total",
+                          "chain syncs served (each flushed this node's disk of the chain)");
 }
 
 void StorageService::Attach(net::RpcClient& rpc, client::RoutingCache& routing) {
@@ -99,6 +101,9 @@ void StorageService::Register(net::ServiceRegistry& r) {
   r.RegisterMethod<SpaceInfoReq, SpaceInfoRsp>(
       kSvc, STORAGE_SPACE_INFO, "storage", "space_info",
       [this](const SpaceInfoReq&, SpaceInfoRsp& p, RequestContext&) { return SpaceInfo(p); });
+  r.RegisterMethod<SyncChainReq, SyncChainRsp>(
+      kSvc, STORAGE_SYNC_CHAIN, "storage", "sync_chain",
+      [this](const SyncChainReq& q, SyncChainRsp&, RequestContext&) { return SyncChain(q); });
   r.RegisterMethod<TargetInfoReq, TargetInfoRsp>(
       kSvc, STORAGE_TARGET_INFO, "storage", "target_info",
       [this](const TargetInfoReq&, TargetInfoRsp& p, RequestContext&) { return TargetInfo(p); });

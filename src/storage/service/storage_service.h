@@ -25,8 +25,10 @@ namespace hf3fs::storage {
 
 using net::awaitable;
 
-// Conversions shared by the service, resync and admin.
-ChunkMetaInfo ToProto(const chunk::ChunkMeta& meta);
+// Conversions shared by the service, resync and admin. With `durable_epoch`, `durable` says
+// whether every part's epoch is at most it.
+ChunkMetaInfo ToProto(const chunk::ChunkMeta& meta,
+                      std::optional<uint64_t> durable_epoch = std::nullopt);
 
 class StorageService {
  public:
@@ -81,6 +83,12 @@ class StorageService {
   awaitable<Status> QueryLastChunk(const QueryLastChunkReq& req, QueryLastChunkRsp& rsp);
   awaitable<Status> RemoveChunks(const RemoveChunksReq& req, RemoveChunksRsp& rsp);
 
+  // service/sync.cc
+  awaitable<Status> SyncChain(const SyncChainReq& req);
+  // Forwards a sync to the successor until it answers, the chain leaves no successor, or
+  // forward_timeout passes (kForwardFailed).
+  awaitable<Status> ForwardSync(LocalTarget t);
+
   // service/debug.cc
   awaitable<Status> ListChunkMeta(const ListChunkMetaReq& req, ListChunkMetaRsp& rsp);
   awaitable<Status> SyncDone(const SyncDoneReq& req);
@@ -106,6 +114,7 @@ class StorageService {
   metrics::Counter* neighbour_mismatches_;
   metrics::Counter* reads_;
   metrics::Counter* read_bytes_;
+  metrics::Counter* syncs_;
 };
 
 }  // namespace hf3fs::storage
