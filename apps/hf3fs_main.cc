@@ -1,6 +1,5 @@
 // hf3fs: one binary, one subcommand per role or tool. This file only dispatches.
 #include <CLI/CLI.hpp>
-
 #include <iostream>
 
 #include "admin/admin_command.h"
@@ -23,12 +22,14 @@ int main(int argc, char** argv) {
   CLI::App app{"hf3fs: a distributed file system for AI workloads", "hf3fs"};
   app.set_version_flag("--version", std::string("hf3fs ") + hf3fs::kVersion);
   app.require_subcommand(1);
-  app.footer("Run `hf3fs <command> --help` for a command's options. Server commands also take "
-             "--config.<section>.<key>=<value> overrides.");
+  app.footer(
+      "Run `hf3fs <command> --help` for a command's options. Server commands also take "
+      "--config.<section>.<key>=<value> overrides.");
   hf3fs::mgmtd::AddMgmtdCommand(app, ctx);
   hf3fs::meta::AddMetaCommand(app, ctx);
   hf3fs::storage::AddStorageCommand(app, ctx);
   hf3fs::fuse::AddMountCommand(app, ctx);
+  hf3fs::fuse::AddSyncCommand(app, ctx);
   hf3fs::admin::AddAdminCommands(app, ctx);
   hf3fs::bench::AddBenchCommands(app, ctx);
   hf3fs::local::AddLocalCommands(app, ctx);

@@ -1,11 +1,9 @@
 // FUSE attribute operations: getattr, setattr (chmod, chown, utimes, truncate), access, statfs.
-#include "fuse/fuse_fs.h"
-
 #include <sys/statvfs.h>
 
-#include "meta/permission.h"
-
+#include "fuse/fuse_fs.h"
 #include "fuse/fuse_util.h"
+#include "meta/permission.h"
 
 namespace hf3fs::fuse {
 
@@ -16,9 +14,9 @@ void FuseFs::Getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
   Spawn([this, req, r]() -> awaitable<void> {
     auto rsp = co_await client_.meta().Call<meta::BatchStatRsp>(meta::META_BATCH_STAT, r);
     if (!rsp.ok()) {
-      fuse_reply_err(req, Errno(rsp.status()));
+      reply::Err(req, Errno(rsp.status()));
     } else if (rsp->inodes_size() != 1 || rsp->inodes(0).id() == 0) {
-      fuse_reply_err(req, ENOENT);
+      reply::Err(req, ENOENT);
     } else {
       ReplyAttr(req, rsp->inodes(0));
     }
@@ -56,7 +54,7 @@ void FuseFs::Setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_s
       // Buffered bytes must land before the length changes (they may lie past the new end).
       Status fs = co_await FlushBufferLocked(*st);
       if (!fs.ok()) {
-        fuse_reply_err(req, Errno(fs));
+        reply::Err(req, Errno(fs));
         co_return;
       }
       if (!truncate) {
@@ -67,9 +65,10 @@ void FuseFs::Setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_s
     }
     auto rsp = co_await client_.meta().Call<meta::SetAttrRsp>(meta::META_SETATTR, r);
     if (!rsp.ok()) {
-      fuse_reply_err(req, Errno(rsp.status()));
+      reply::Err(req, Errno(rsp.status()));
       co_return;
     }
+    if (truncate) co_await NoteCut(rsp->inode());  // meta cut chunks on storage
     if (st && truncate) {
       std::lock_guard lock(st->mu);
       st->inode = rsp->inode();
@@ -79,7 +78,6 @@ void FuseFs::Setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_s
     ReplyAttr(req, rsp->inode());
   });
 }
-
 
 void FuseFs::Statfs(fuse_req_t req, fuse_ino_t) {
   meta::StatFsReq r;
@@ -98,13 +96,12 @@ void FuseFs::Statfs(fuse_req_t req, fuse_ino_t) {
       s.f_files = rsp->used_inodes() + (1ull << 32);
       s.f_ffree = s.f_favail = 1ull << 32;
     } else if (rsp.status().code() != StatusCode::kRpcUnknownMethod) {
-      fuse_reply_err(req, Errno(rsp.status()));
+      reply::Err(req, Errno(rsp.status()));
       co_return;
     }
-    fuse_reply_statfs(req, &s);
+    reply::Statfs(req, &s);
   });
 }
-
 
 void FuseFs::Access(fuse_req_t req, fuse_ino_t ino, int mask) {
   meta::BatchStatReq r;
@@ -113,11 +110,11 @@ void FuseFs::Access(fuse_req_t req, fuse_ino_t ino, int mask) {
   Spawn([this, req, r, mask]() -> awaitable<void> {
     auto rsp = co_await client_.meta().Call<meta::BatchStatRsp>(meta::META_BATCH_STAT, r);
     if (!rsp.ok()) {
-      fuse_reply_err(req, Errno(rsp.status()));
+      reply::Err(req, Errno(rsp.status()));
       co_return;
     }
     if (rsp->inodes_size() != 1 || rsp->inodes(0).id() == 0) {
-      fuse_reply_err(req, ENOENT);
+      reply::Err(req, ENOENT);
       co_return;
     }
     uint32_t m = 0;
@@ -125,11 +122,11 @@ void FuseFs::Access(fuse_req_t req, fuse_ino_t ino, int mask) {
     if (mask & W_OK) m |= meta::kMayWrite;
     if (mask & X_OK) m |= meta::kMayExec;
     if (m == 0) {
-      fuse_reply_err(req, 0);
+      reply::Err(req, 0);
       co_return;
     }
     Status s = meta::CheckAccess(r.user(), rsp->inodes(0), m);
-    fuse_reply_err(req, s.ok() ? 0 : Errno(s));
+    reply::Err(req, s.ok() ? 0 : Errno(s));
   });
 }
 

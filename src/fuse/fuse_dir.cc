@@ -1,10 +1,8 @@
 // FUSE directory operations: opendir, readdir and readdirplus (over meta's paged readdir),
 // releasedir.
 #include "fuse/fuse_fs.h"
-
-#include "meta/permission.h"
-
 #include "fuse/fuse_util.h"
+#include "meta/permission.h"
 
 namespace hf3fs::fuse {
 
@@ -17,29 +15,29 @@ void FuseFs::Opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Spawn([this, req, r, info, user]() mutable -> awaitable<void> {
     auto rsp = co_await client_.meta().Call<meta::BatchStatRsp>(meta::META_BATCH_STAT, r);
     if (!rsp.ok()) {
-      fuse_reply_err(req, Errno(rsp.status()));
+      reply::Err(req, Errno(rsp.status()));
       co_return;
     }
     if (rsp->inodes_size() != 1 || rsp->inodes(0).id() == 0) {
-      fuse_reply_err(req, ENOENT);
+      reply::Err(req, ENOENT);
       co_return;
     }
     const auto& inode = rsp->inodes(0);
     if (inode.type() != meta::INODE_DIRECTORY) {
-      fuse_reply_err(req, ENOTDIR);
+      reply::Err(req, ENOTDIR);
       co_return;
     }
     // Listing needs read permission (search permission is checked by each readdir page).
     Status acc = meta::CheckAccess(user, inode, meta::kMayRead);
     if (!acc.ok()) {
-      fuse_reply_err(req, Errno(acc));
+      reply::Err(req, Errno(acc));
       co_return;
     }
     auto* d = new DirHandle;
     d->parent = inode.parent() == 0 ? inode.id() : inode.parent();
     info.fh = reinterpret_cast<uint64_t>(d);
     info.cache_readdir = 0;
-    if (fuse_reply_open(req, &info) == -ENOENT) delete d;
+    if (reply::Open(req, &info) == -ENOENT) delete d;
   });
 }
 
@@ -67,7 +65,7 @@ void FuseFs::Readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fus
       if (!need) break;
       auto rsp = co_await client_.meta().Call<meta::ReaddirRsp>(meta::META_READDIR, r);
       if (!rsp.ok()) {
-        fuse_reply_err(req, Errno(rsp.status()));
+        reply::Err(req, Errno(rsp.status()));
         co_return;
       }
       std::lock_guard lock(d->mu);
@@ -124,13 +122,28 @@ void FuseFs::Readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fus
     }
   done:
     lock.unlock();
-    fuse_reply_buf(req, buf.data(), pos);
+    reply::Buf(req, buf.data(), pos);
+  });
+}
+
+void FuseFs::Fsyncdir(fuse_req_t req, fuse_ino_t ino, int, fuse_file_info*) {
+  // The directory's entries live in the metadata store: flushing it makes them (and every
+  // earlier metadata change) power-safe. The request changes nothing, so it needs no session.
+  meta::CloseReq r;
+  r.mutable_user()->set_uid(0);
+  r.set_inode_id(ino);
+  r.set_durable(true);
+  static auto* syncs = SyncCounter("fsyncdir");
+  syncs->Inc();
+  Spawn([this, req, r]() -> awaitable<void> {
+    auto rsp = co_await client_.meta().Call<meta::CloseRsp>(meta::META_SYNC, r);
+    reply::Err(req, rsp.ok() ? 0 : Errno(rsp.status()));
   });
 }
 
 void FuseFs::Releasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   delete Dh(fi);
-  fuse_reply_err(req, 0);
+  reply::Err(req, 0);
 }
 
 }  // namespace hf3fs::fuse

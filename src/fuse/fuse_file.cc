@@ -1,11 +1,11 @@
 // FUSE file operations: open, create, read, write (the per-inode write buffer), flush, fsync,
 // release, fallocate (docs/design/0007-client-fuse.md, "Data path").
-#include "fuse/fuse_fs.h"
-
 #include <linux/falloc.h>
 
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 
+#include "fuse/fuse_fs.h"
 #include "fuse/fuse_util.h"
 
 namespace hf3fs::fuse {
@@ -20,11 +20,12 @@ void FuseFs::Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Spawn([this, req, r, info]() mutable -> awaitable<void> {
     auto rsp = co_await client_.meta().Call<meta::OpenRsp>(meta::META_OPEN, r);
     if (!rsp.ok()) {
-      fuse_reply_err(req, Errno(rsp.status()));
+      reply::Err(req, Errno(rsp.status()));
       co_return;
     }
+    if (r.flags() & O_TRUNC) co_await NoteCut(rsp->inode());
     auto* h = NewHandle(rsp->inode(), rsp->session_id(), info);
-    if (fuse_reply_open(req, &info) == -ENOENT) {
+    if (reply::Open(req, &info) == -ENOENT) {
       // The opener was interrupted: undo.
       ReleaseState(h->state);
       delete h;
@@ -44,13 +45,14 @@ void FuseFs::Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t 
   Spawn([this, req, r, info]() mutable -> awaitable<void> {
     auto rsp = co_await client_.meta().Call<meta::CreateRsp>(meta::META_CREATE, r);
     if (!rsp.ok()) {
-      fuse_reply_err(req, Errno(rsp.status()));
+      reply::Err(req, Errno(rsp.status()));
       co_return;
     }
+    if ((r.flags() & O_TRUNC) && !rsp->created()) co_await NoteCut(rsp->inode());
     auto* h = NewHandle(rsp->inode(), rsp->session_id(), info);
     fuse_entry_param e;
     FillEntry(rsp->inode(), &e);
-    if (fuse_reply_create(req, &e, &info) == -ENOENT) {
+    if (reply::Create(req, &e, &info) == -ENOENT) {
       ReleaseState(h->state);
       delete h;
     }
@@ -68,7 +70,9 @@ awaitable<Status> FuseFs::FlushBufferLocked(InodeState& st) {
     offset = st.buf_offset;
     inode = st.inode;
   }
-  Status s = co_await client_.io().Write(inode, offset, data);
+  std::vector<ChainId> chains;
+  Status s = co_await client_.io().Write(inode, offset, data, &chains);
+  NoteWritten(st, chains);
   if (!s.ok()) {
     HF3FS_LOG_WARN("fuse.flush_failed inode={} offset={} bytes={} error=\"{}\"", st.id, offset,
                    data.size(), s);
@@ -87,28 +91,33 @@ awaitable<Status> FuseFs::FlushBuffer(InodeState& st) {
   co_return s;
 }
 
-awaitable<Status> FuseFs::SyncInode(InodeState& st, uint64_t session, bool query_length) {
+awaitable<Status> FuseFs::SyncInode(InodeState& st, uint64_t session, bool query_length,
+                                    bool durable) {
   HF3FS_CO_TRY(co_await FlushBuffer(st));
+  if (durable) HF3FS_CO_TRY(co_await SyncData(st));
   meta::CloseReq r;
   {
     std::lock_guard lock(st.mu);
-    if (!st.length_dirty && !query_length) co_return Status::Ok();
+    if (!st.length_dirty && !query_length && !durable) co_return Status::Ok();
     if (session == 0) session = st.any_session;
-    if (session == 0) co_return Status::Ok();
+    if (session == 0 && !durable) co_return Status::Ok();
     r.set_inode_id(st.id);
     r.set_session_id(session);
-    r.set_has_length_hint(st.written_end > 0);
-    r.set_length_hint(st.written_end);
-    r.set_truncate_version(st.inode.truncate_version());
-    r.set_mtime_ns(st.mtime_ns);
-    r.set_query_length(query_length);
-    st.length_dirty = false;
+    if (session != 0) {  // a length report needs the writer's session
+      r.set_has_length_hint(st.written_end > 0);
+      r.set_length_hint(st.written_end);
+      r.set_truncate_version(st.inode.truncate_version());
+      r.set_mtime_ns(st.mtime_ns);
+      r.set_query_length(query_length);
+      st.length_dirty = false;
+    }
+    r.set_durable(durable);
   }
   r.mutable_user()->set_uid(0);  // a write session is the capability; no permission check
   auto rsp = co_await client_.meta().Call<meta::CloseRsp>(meta::META_SYNC, r);
   if (!rsp.ok()) {
     std::lock_guard lock(st.mu);
-    st.length_dirty = true;
+    if (session != 0) st.length_dirty = true;
     co_return rsp.status();
   }
   std::lock_guard lock(st.mu);
@@ -117,6 +126,99 @@ awaitable<Status> FuseFs::SyncInode(InodeState& st, uint64_t session, bool query
     if (query_length) st.inode.set_length(rsp->inode().length());
   }
   co_return Status::Ok();
+}
+
+awaitable<Status> FuseFs::SyncData(InodeState& st) {
+  std::vector<ChainId> chains;
+  {
+    std::lock_guard lock(st.mu);
+    chains.swap(st.dirty_chains);
+  }
+  std::vector<ChainId> cut;
+  {
+    std::lock_guard lock(dirty_mu_);
+    cut.assign(cut_chains_.begin(), cut_chains_.end());
+    cut.insert(cut.end(), evicted_dirty_.begin(), evicted_dirty_.end());
+  }
+  std::vector<ChainId> all = chains;
+  all.insert(all.end(), cut.begin(), cut.end());
+  Status s = co_await client_.io().SyncChains(all);
+  if (!s.ok()) {
+    HF3FS_LOG_WARN("fuse.sync_failed inode={} chains={} error=\"{}\"", st.id, all.size(), s);
+    NoteWritten(st, chains);  // still to be flushed
+    co_return s;
+  }
+  std::lock_guard lock(dirty_mu_);
+  for (ChainId c : cut) {
+    cut_chains_.erase(c);
+    evicted_dirty_.erase(c);
+  }
+  co_return Status::Ok();
+}
+
+void FuseFs::NoteWritten(InodeState& st, const std::vector<ChainId>& chains) {
+  if (chains.empty()) return;
+  {
+    std::lock_guard lock(st.mu);
+    for (ChainId c : chains) {
+      if (std::find(st.dirty_chains.begin(), st.dirty_chains.end(), c) == st.dirty_chains.end()) {
+        st.dirty_chains.push_back(c);
+      }
+    }
+  }
+  std::lock_guard lock(dirty_mu_);
+  mount_dirty_.insert(chains.begin(), chains.end());
+}
+
+awaitable<void> FuseFs::NoteCut(const meta::Inode& inode) {
+  auto chains = co_await client_.io().AllChains(inode);
+  if (!chains.ok()) co_return;  // no layout: nothing on storage to cut
+  std::lock_guard lock(dirty_mu_);
+  cut_chains_.insert(chains->begin(), chains->end());
+  mount_dirty_.insert(chains->begin(), chains->end());
+}
+
+awaitable<Status> FuseFs::SyncFs() {
+  static auto* syncs = SyncCounter("syncfs");
+  syncs->Inc();
+  std::vector<std::shared_ptr<InodeState>> states;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [id, st] : open_) states.push_back(st);
+  }
+  Status first;
+  for (auto& st : states) {
+    Status s = co_await FlushBuffer(*st);
+    if (first.ok() && !s.ok()) first = s;
+  }
+  std::vector<ChainId> chains;
+  {
+    std::lock_guard lock(dirty_mu_);
+    chains.assign(mount_dirty_.begin(), mount_dirty_.end());
+    mount_dirty_.clear();
+    cut_chains_.clear();
+    evicted_dirty_.clear();
+    closed_dirty_.clear();
+  }
+  Status s = co_await client_.io().SyncChains(chains);
+  if (!s.ok()) {
+    std::lock_guard lock(dirty_mu_);
+    mount_dirty_.insert(chains.begin(), chains.end());
+    cut_chains_.insert(chains.begin(), chains.end());
+    co_return s;
+  }
+  // Open files report their lengths, then one durable sync flushes the metadata store.
+  for (auto& st : states) {
+    Status s2 = co_await SyncInode(*st, 0, false);
+    if (first.ok() && !s2.ok()) first = s2;
+  }
+  meta::CloseReq r;
+  r.mutable_user()->set_uid(0);
+  r.set_inode_id(1);  // the root: the request changes nothing, the flush is what it is for
+  r.set_durable(true);
+  auto rsp = co_await client_.meta().Call<meta::CloseRsp>(meta::META_SYNC, r);
+  if (!rsp.ok()) co_return rsp.status();
+  co_return first;
 }
 
 void FuseFs::Read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
@@ -131,7 +233,7 @@ void FuseFs::Read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_
       // Read-your-writes within the mount: buffered bytes land first.
       Status s = co_await FlushBuffer(*st);
       if (!s.ok()) {
-        fuse_reply_err(req, Errno(s));
+        reply::Err(req, Errno(s));
         co_return;
       }
     }
@@ -148,10 +250,10 @@ void FuseFs::Read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_
     if (!n.ok()) {
       HF3FS_LOG_WARN("fuse.read_failed inode={} offset={} size={} error=\"{}\"", inode.id(), off,
                      size, n.status());
-      fuse_reply_err(req, Errno(n.status()));
+      reply::Err(req, Errno(n.status()));
       co_return;
     }
-    fuse_reply_buf(req, reinterpret_cast<const char*>(buf.get()), *n);
+    reply::Buf(req, reinterpret_cast<const char*>(buf.get()), *n);
   });
 }
 
@@ -162,14 +264,18 @@ void FuseFs::Write(fuse_req_t req, fuse_ino_t, const char* buf, size_t size, off
   uint64_t offset = static_cast<uint64_t>(off);
   uint64_t cap = config_.write_buffer.Get();
   // (The kernel does not pass the open's direct_io flag with writes: the handle remembers it.)
-  bool direct = h->direct || cap == 0 || size >= cap;
+  // O_SYNC/O_DSYNC writes (from the open, or fcntl/pwritev2 flags the kernel passes) are durable
+  // when answered, so they are never buffered.
+  bool sync = h->sync || (fi->flags & O_DSYNC) != 0;
+  bool direct = h->direct || sync || cap == 0 || size >= cap;
+  uint64_t session = h->session_id;
   int64_t now = NowNs();
   if (!direct) {
     std::lock_guard lock(st->mu);
     if (!st->error.ok()) {
       Status e = st->error;
       st->error = Status::Ok();
-      fuse_reply_err(req, Errno(e));
+      reply::Err(req, Errno(e));
       return;
     }
     bool fits = st->buf.empty()
@@ -186,7 +292,7 @@ void FuseFs::Write(fuse_req_t req, fuse_ino_t, const char* buf, size_t size, off
       st->length_dirty = true;
       st->mtime_ns = now;
       if (st->buf.size() < cap) {
-        fuse_reply_write(req, size);
+        reply::Write(req, size);
         return;
       }
       // Full: write it out in the background while the application fills the next buffer, but
@@ -204,9 +310,11 @@ void FuseFs::Write(fuse_req_t req, fuse_ino_t, const char* buf, size_t size, off
           offset = st->buf_offset;
           inode = st->inode;
         }
-        fuse_reply_write(req, size);
+        reply::Write(req, size);
         if (data.empty()) co_return;
-        Status s = co_await client_.io().Write(inode, offset, data);
+        std::vector<ChainId> chains;
+        Status s = co_await client_.io().Write(inode, offset, data, &chains);
+        NoteWritten(*st, chains);
         if (!s.ok()) {
           HF3FS_LOG_WARN("fuse.flush_failed inode={} offset={} bytes={} error=\"{}\"", st->id,
                          offset, data.size(), s);
@@ -220,7 +328,8 @@ void FuseFs::Write(fuse_req_t req, fuse_ino_t, const char* buf, size_t size, off
   // Not appendable (a gap, O_DIRECT, large): flush what is buffered, then write through or
   // start a new buffer. The payload must be copied: `buf` is only valid during this call.
   std::vector<uint8_t> data(buf, buf + size);
-  Spawn([this, req, st, offset, data = std::move(data), direct, now]() -> awaitable<void> {
+  Spawn([this, req, st, offset, data = std::move(data), direct, sync, session,
+         now]() -> awaitable<void> {
     auto guard = co_await st->io.Scoped();
     Status s = co_await FlushBufferLocked(*st);
     if (s.ok()) {
@@ -231,7 +340,7 @@ void FuseFs::Write(fuse_req_t req, fuse_ino_t, const char* buf, size_t size, off
       }
     }
     if (!s.ok()) {
-      fuse_reply_err(req, Errno(s));
+      reply::Err(req, Errno(s));
       co_return;
     }
     if (!direct) {
@@ -246,7 +355,7 @@ void FuseFs::Write(fuse_req_t req, fuse_ino_t, const char* buf, size_t size, off
         st->written_end = std::max(st->written_end, offset + data.size());
         st->length_dirty = true;
         st->mtime_ns = now;
-        fuse_reply_write(req, data.size());
+        reply::Write(req, data.size());
         co_return;
       }
     }
@@ -255,11 +364,13 @@ void FuseFs::Write(fuse_req_t req, fuse_ino_t, const char* buf, size_t size, off
       std::lock_guard lock(st->mu);
       inode = st->inode;
     }
-    s = co_await client_.io().Write(inode, offset, data);
+    std::vector<ChainId> chains;
+    s = co_await client_.io().Write(inode, offset, data, &chains);
+    NoteWritten(*st, chains);
     if (!s.ok()) {
       HF3FS_LOG_WARN("fuse.write_failed inode={} offset={} size={} error=\"{}\"", inode.id(),
                      offset, data.size(), s);
-      fuse_reply_err(req, Errno(s));
+      reply::Err(req, Errno(s));
       co_return;
     }
     {
@@ -268,7 +379,20 @@ void FuseFs::Write(fuse_req_t req, fuse_ino_t, const char* buf, size_t size, off
       st->length_dirty = true;
       st->mtime_ns = now;
     }
-    fuse_reply_write(req, data.size());
+    if (sync) {
+      // The data on every replica, and the length in the metadata store (O_DSYNC needs it to
+      // read the data back), before the write is answered. The io lock is released first:
+      // SyncInode takes it to flush the (empty) buffer.
+      guard.Release();
+      static auto* syncs = SyncCounter("o_sync");
+      syncs->Inc();
+      s = co_await SyncInode(*st, session, false, /*durable=*/true);
+      if (!s.ok()) {
+        reply::Err(req, Errno(s));
+        co_return;
+      }
+    }
+    reply::Write(req, data.size());
   });
 }
 
@@ -279,7 +403,7 @@ void FuseFs::Flush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   Spawn([this, req, st, session]() -> awaitable<void> {
     // close(2): data and length become visible to other clients (close-to-open consistency).
     Status s = co_await SyncInode(*st, session, false);
-    fuse_reply_err(req, s.ok() ? 0 : Errno(s));
+    reply::Err(req, s.ok() ? 0 : Errno(s));
   });
 }
 
@@ -288,8 +412,11 @@ void FuseFs::Fsync(fuse_req_t req, fuse_ino_t, int, fuse_file_info* fi) {
   auto st = h->state;
   uint64_t session = h->session_id;
   Spawn([this, req, st, session]() -> awaitable<void> {
-    Status s = co_await SyncInode(*st, session, false);
-    fuse_reply_err(req, s.ok() ? 0 : Errno(s));
+    // fdatasync too: the length is the metadata that retrieving the data needs.
+    static auto* syncs = SyncCounter("fsync");
+    syncs->Inc();
+    Status s = co_await SyncInode(*st, session, false, /*durable=*/true);
+    reply::Err(req, s.ok() ? 0 : Errno(s));
   });
 }
 
@@ -299,13 +426,13 @@ void FuseFs::Release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
     std::lock_guard lock(bind_mu_);
     if (h->usrbio_refs > 0) {
       h->released = true;  // USRBIO still uses it: the last UnbindHandle finishes the release
-      fuse_reply_err(req, 0);
+      reply::Err(req, 0);
       return;
     }
   }
   Spawn([this, req, h]() -> awaitable<void> {
     co_await FinishRelease(h);
-    fuse_reply_err(req, 0);
+    reply::Err(req, 0);
   });
 }
 
@@ -347,14 +474,13 @@ awaitable<void> FuseFs::FinishRelease(FileHandle* h) {
   ReleaseState(h->state);
 }
 
-
 void FuseFs::Fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
                        fuse_file_info* fi) {
   auto st = Fh(fi)->state;
   auto user = User(req);
   const int supported = FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE;
   if (mode & ~supported) {
-    fuse_reply_err(req, EOPNOTSUPP);
+    reply::Err(req, EOPNOTSUPP);
     return;
   }
   Spawn([this, req, ino, st, user, mode, offset, length]() -> awaitable<void> {
@@ -370,6 +496,7 @@ void FuseFs::Fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, o
     uint64_t end = static_cast<uint64_t>(offset) + static_cast<uint64_t>(length);
     if (s.ok() && (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE))) {
       s = co_await client_.io().PunchHole(inode, file_len, offset, length);
+      co_await NoteCut(inode);
     }
     if (s.ok() && !(mode & FALLOC_FL_KEEP_SIZE) && end > file_len) {
       // Space is not reserved ahead (chunks are written on demand); the size grows as Linux's
@@ -379,6 +506,7 @@ void FuseFs::Fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, o
       *r.mutable_path() = At(ino);
       r.set_length(end);
       auto rsp = co_await client_.meta().Call<meta::SetAttrRsp>(meta::META_SETATTR, r);
+      if (rsp.ok()) co_await NoteCut(rsp->inode());
       if (!rsp.ok()) {
         s = rsp.status();
       } else {
@@ -388,7 +516,7 @@ void FuseFs::Fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, o
         st->length_dirty = false;
       }
     }
-    fuse_reply_err(req, s.ok() ? 0 : Errno(s));
+    reply::Err(req, s.ok() ? 0 : Errno(s));
   });
 }
 

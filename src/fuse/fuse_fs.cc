@@ -15,6 +15,7 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
+#include <unordered_map>
 
 #include "common/logging.h"
 #include "fuse/fuse_util.h"
@@ -26,6 +27,67 @@
 namespace hf3fs::fuse {
 
 using client::FsClient;
+
+namespace {
+
+constexpr const char* kOpNames[] = {
+    "lookup",      "forget",     "forget_multi", "getattr",   "setattr",  "readlink", "mknod",
+    "mkdir",       "unlink",     "rmdir",        "symlink",   "rename",   "link",     "open",
+    "read",        "write",      "flush",        "release",   "fsync",    "opendir",  "readdir",
+    "readdirplus", "releasedir", "fsyncdir",     "statfs",    "setxattr", "getxattr", "listxattr",
+    "removexattr", "access",     "create",       "fallocate", "ioctl"};
+static_assert(std::size(kOpNames) == static_cast<size_t>(FuseOp::kCount));
+
+// Requests in flight: their operation and arrival. Every request is answered exactly once (or,
+// for forgets, answered with none), which is when it leaves.
+class OpClock {
+ public:
+  OpClock() {
+    auto& reg = metrics::Registry::Global();
+    for (size_t i = 0; i < hist_.size(); ++i) {
+      hist_[i] = reg.GetHistogram("hf3fs_fuse_op_seconds",
+                                  "FUSE requests from arrival to reply, by operation",
+                                  {{"op", kOpNames[i]}});
+    }
+  }
+  void Begin(fuse_req_t req, FuseOp op) {
+    std::lock_guard lock(mu_);
+    inflight_[req] = {op, Clock::now()};
+  }
+  void Finished(fuse_req_t req) {
+    std::pair<FuseOp, Clock::time_point> e;
+    {
+      std::lock_guard lock(mu_);
+      auto it = inflight_.find(req);
+      if (it == inflight_.end()) return;
+      e = it->second;
+      inflight_.erase(it);
+    }
+    hist_[static_cast<size_t>(e.first)]->Observe(
+        std::chrono::duration<double>(Clock::now() - e.second).count());
+  }
+
+ private:
+  std::mutex mu_;
+  std::unordered_map<fuse_req_t, std::pair<FuseOp, Clock::time_point>> inflight_;
+  std::array<metrics::Histogram*, static_cast<size_t>(FuseOp::kCount)> hist_{};
+};
+
+OpClock& Clocks() {
+  static auto* clock = new OpClock();
+  return *clock;
+}
+
+}  // namespace
+
+void Begin(fuse_req_t req, FuseOp op) { Clocks().Begin(req, op); }
+void Finished(fuse_req_t req) { Clocks().Finished(req); }
+
+metrics::Counter* SyncCounter(std::string_view kind) {
+  return metrics::Registry::Global().GetCounter(
+      "hf3fs_fuse_syncs_total", "durable syncs requested through the mount, by entry point",
+      {{"kind", std::string(kind)}});
+}
 
 FuseFs::FuseFs(FsClient& client, MountSection& config)
     : client_(client), config_(config), timer_(client.pool().Get(0)) {}
@@ -74,7 +136,15 @@ std::shared_ptr<InodeState> FuseFs::State(uint64_t ino) {
 std::shared_ptr<InodeState> FuseFs::Acquire(const meta::Inode& inode) {
   std::lock_guard lock(mu_);
   auto& st = open_[inode.id()];
-  if (!st) st = std::make_shared<InodeState>(inode.id());
+  if (!st) {
+    st = std::make_shared<InodeState>(inode.id());
+    std::lock_guard dirty(dirty_mu_);
+    auto it = closed_dirty_.find(inode.id());
+    if (it != closed_dirty_.end()) {  // written by an earlier open and not fsync'd since
+      st->dirty_chains = std::move(it->second);
+      closed_dirty_.erase(it);
+    }
+  }
   std::lock_guard l2(st->mu);
   ++st->handles;
   // A fresh open sees meta's inode (close-to-open consistency); keep what this mount wrote.
@@ -91,6 +161,17 @@ void FuseFs::ReleaseState(const std::shared_ptr<InodeState>& st) {
   if (--st->handles == 0 && st->buf.empty()) {
     auto it = open_.find(st->id);
     if (it != open_.end() && it->second == st) open_.erase(it);
+    if (!st->dirty_chains.empty()) {
+      // A later open's fsync must still flush these chains. Past the bound, an evicted file's
+      // chains go to a set that every fsync flushes (bounded by the chains of the cluster).
+      std::lock_guard dirty(dirty_mu_);
+      if (closed_dirty_.size() >= kMaxClosedDirty) {
+        auto victim = closed_dirty_.begin();
+        evicted_dirty_.insert(victim->second.begin(), victim->second.end());
+        closed_dirty_.erase(victim);
+      }
+      closed_dirty_[st->id] = std::move(st->dirty_chains);
+    }
   }
 }
 
@@ -153,11 +234,10 @@ void FuseFs::FillEntry(const meta::Inode& inode, fuse_entry_param* e) {
 void FuseFs::ReplyEntry(fuse_req_t req, const meta::Inode& inode) {
   fuse_entry_param e;
   FillEntry(inode, &e);
-  fuse_reply_entry(req, &e);
+  reply::Entry(req, &e);
 }
 
-FileHandle* FuseFs::NewHandle(const meta::Inode& inode, uint64_t session_id,
-                              fuse_file_info& info) {
+FileHandle* FuseFs::NewHandle(const meta::Inode& inode, uint64_t session_id, fuse_file_info& info) {
   auto* h = new FileHandle;
   h->state = Acquire(inode);
   h->session_id = session_id;
@@ -170,6 +250,7 @@ FileHandle* FuseFs::NewHandle(const meta::Inode& inode, uint64_t session_id,
   info.fh = reinterpret_cast<uint64_t>(h);
   info.direct_io = config_.direct_io.Get() || (info.flags & O_DIRECT);
   h->direct = info.direct_io;
+  h->sync = (info.flags & O_DSYNC) != 0;  // O_SYNC includes the O_DSYNC bit
   info.keep_cache = 0;
   return h;
 }
@@ -177,7 +258,7 @@ FileHandle* FuseFs::NewHandle(const meta::Inode& inode, uint64_t session_id,
 void FuseFs::ReplyAttr(fuse_req_t req, const meta::Inode& inode) {
   struct stat s;
   FillAttr(Overlay(inode), &s);
-  fuse_reply_attr(req, &s, config_.attr_timeout.Get());
+  reply::Attr(req, &s, config_.attr_timeout.Get());
 }
 
 uint64_t FuseFs::FuseConnectionId(const std::string& mountpoint) {
@@ -334,70 +415,140 @@ const fuse_lowlevel_ops kOps = [] {
   fuse_lowlevel_ops o;
   std::memset(&o, 0, sizeof(o));
   o.init = [](void* ud, fuse_conn_info* c) { static_cast<FuseFs*>(ud)->Init(c); };
-  o.lookup = [](fuse_req_t r, fuse_ino_t p, const char* n) { Self(r)->Lookup(r, p, n); };
-  o.forget = [](fuse_req_t r, fuse_ino_t, uint64_t) { fuse_reply_none(r); };
-  o.forget_multi = [](fuse_req_t r, size_t, fuse_forget_data*) { fuse_reply_none(r); };
-  o.getattr = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* f) { Self(r)->Getattr(r, i, f); };
+  o.lookup = [](fuse_req_t r, fuse_ino_t p, const char* n) {
+    Begin(r, FuseOp::kLookup);
+    Self(r)->Lookup(r, p, n);
+  };
+  o.forget = [](fuse_req_t r, fuse_ino_t, uint64_t) {
+    Begin(r, FuseOp::kForget);
+    reply::None(r);
+  };
+  o.forget_multi = [](fuse_req_t r, size_t, fuse_forget_data*) {
+    Begin(r, FuseOp::kForgetMulti);
+    reply::None(r);
+  };
+  o.getattr = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* f) {
+    Begin(r, FuseOp::kGetattr);
+    Self(r)->Getattr(r, i, f);
+  };
   o.setattr = [](fuse_req_t r, fuse_ino_t i, struct stat* a, int s, fuse_file_info* f) {
+    Begin(r, FuseOp::kSetattr);
     Self(r)->Setattr(r, i, a, s, f);
   };
-  o.readlink = [](fuse_req_t r, fuse_ino_t i) { Self(r)->Readlink(r, i); };
+  o.readlink = [](fuse_req_t r, fuse_ino_t i) {
+    Begin(r, FuseOp::kReadlink);
+    Self(r)->Readlink(r, i);
+  };
   o.mknod = [](fuse_req_t r, fuse_ino_t p, const char* n, mode_t m, dev_t d) {
+    Begin(r, FuseOp::kMknod);
     Self(r)->Mknod(r, p, n, m, d);
   };
-  o.mkdir = [](fuse_req_t r, fuse_ino_t p, const char* n, mode_t m) { Self(r)->Mkdir(r, p, n, m); };
-  o.unlink = [](fuse_req_t r, fuse_ino_t p, const char* n) { Self(r)->Unlink(r, p, n, false); };
-  o.rmdir = [](fuse_req_t r, fuse_ino_t p, const char* n) { Self(r)->Unlink(r, p, n, true); };
+  o.mkdir = [](fuse_req_t r, fuse_ino_t p, const char* n, mode_t m) {
+    Begin(r, FuseOp::kMkdir);
+    Self(r)->Mkdir(r, p, n, m);
+  };
+  o.unlink = [](fuse_req_t r, fuse_ino_t p, const char* n) {
+    Begin(r, FuseOp::kUnlink);
+    Self(r)->Unlink(r, p, n, false);
+  };
+  o.rmdir = [](fuse_req_t r, fuse_ino_t p, const char* n) {
+    Begin(r, FuseOp::kRmdir);
+    Self(r)->Unlink(r, p, n, true);
+  };
   o.symlink = [](fuse_req_t r, const char* l, fuse_ino_t p, const char* n) {
+    Begin(r, FuseOp::kSymlink);
     Self(r)->Symlink(r, l, p, n);
   };
   o.rename = [](fuse_req_t r, fuse_ino_t p, const char* n, fuse_ino_t np, const char* nn,
-                unsigned f) { Self(r)->Rename(r, p, n, np, nn, f); };
+                unsigned f) {
+    Begin(r, FuseOp::kRename);
+    Self(r)->Rename(r, p, n, np, nn, f);
+  };
   o.link = [](fuse_req_t r, fuse_ino_t i, fuse_ino_t np, const char* nn) {
+    Begin(r, FuseOp::kLink);
     Self(r)->Link(r, i, np, nn);
   };
-  o.open = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* f) { Self(r)->Open(r, i, f); };
+  o.open = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* f) {
+    Begin(r, FuseOp::kOpen);
+    Self(r)->Open(r, i, f);
+  };
   o.read = [](fuse_req_t r, fuse_ino_t i, size_t s, off_t o, fuse_file_info* f) {
+    Begin(r, FuseOp::kRead);
     Self(r)->Read(r, i, s, o, f);
   };
   o.write = [](fuse_req_t r, fuse_ino_t i, const char* b, size_t s, off_t o, fuse_file_info* f) {
+    Begin(r, FuseOp::kWrite);
     Self(r)->Write(r, i, b, s, o, f);
   };
-  o.flush = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* f) { Self(r)->Flush(r, i, f); };
-  o.release = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* f) { Self(r)->Release(r, i, f); };
+  o.flush = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* f) {
+    Begin(r, FuseOp::kFlush);
+    Self(r)->Flush(r, i, f);
+  };
+  o.release = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* f) {
+    Begin(r, FuseOp::kRelease);
+    Self(r)->Release(r, i, f);
+  };
   o.fsync = [](fuse_req_t r, fuse_ino_t i, int d, fuse_file_info* f) {
+    Begin(r, FuseOp::kFsync);
     Self(r)->Fsync(r, i, d, f);
   };
-  o.opendir = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* f) { Self(r)->Opendir(r, i, f); };
+  o.opendir = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* f) {
+    Begin(r, FuseOp::kOpendir);
+    Self(r)->Opendir(r, i, f);
+  };
   o.readdir = [](fuse_req_t r, fuse_ino_t i, size_t s, off_t o, fuse_file_info* f) {
+    Begin(r, FuseOp::kReaddir);
     Self(r)->Readdir(r, i, s, o, f, false);
   };
   o.readdirplus = [](fuse_req_t r, fuse_ino_t i, size_t s, off_t o, fuse_file_info* f) {
+    Begin(r, FuseOp::kReaddirplus);
     Self(r)->Readdir(r, i, s, o, f, true);
   };
   o.releasedir = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* f) {
+    Begin(r, FuseOp::kReleasedir);
     Self(r)->Releasedir(r, i, f);
   };
-  o.fsyncdir = [](fuse_req_t r, fuse_ino_t, int, fuse_file_info*) { fuse_reply_err(r, 0); };
-  o.statfs = [](fuse_req_t r, fuse_ino_t i) { Self(r)->Statfs(r, i); };
+  o.fsyncdir = [](fuse_req_t r, fuse_ino_t i, int d, fuse_file_info* f) {
+    Begin(r, FuseOp::kFsyncdir);
+    Self(r)->Fsyncdir(r, i, d, f);
+  };
+  o.statfs = [](fuse_req_t r, fuse_ino_t i) {
+    Begin(r, FuseOp::kStatfs);
+    Self(r)->Statfs(r, i);
+  };
   o.setxattr = [](fuse_req_t r, fuse_ino_t i, const char* n, const char* v, size_t s, int f) {
+    Begin(r, FuseOp::kSetxattr);
     Self(r)->Setxattr(r, i, n, v, s, f);
   };
   o.getxattr = [](fuse_req_t r, fuse_ino_t i, const char* n, size_t s) {
+    Begin(r, FuseOp::kGetxattr);
     Self(r)->Getxattr(r, i, n, s);
   };
-  o.listxattr = [](fuse_req_t r, fuse_ino_t i, size_t s) { Self(r)->Listxattr(r, i, s); };
-  o.removexattr = [](fuse_req_t r, fuse_ino_t i, const char* n) { Self(r)->Removexattr(r, i, n); };
-  o.access = [](fuse_req_t r, fuse_ino_t i, int m) { Self(r)->Access(r, i, m); };
+  o.listxattr = [](fuse_req_t r, fuse_ino_t i, size_t s) {
+    Begin(r, FuseOp::kListxattr);
+    Self(r)->Listxattr(r, i, s);
+  };
+  o.removexattr = [](fuse_req_t r, fuse_ino_t i, const char* n) {
+    Begin(r, FuseOp::kRemovexattr);
+    Self(r)->Removexattr(r, i, n);
+  };
+  o.access = [](fuse_req_t r, fuse_ino_t i, int m) {
+    Begin(r, FuseOp::kAccess);
+    Self(r)->Access(r, i, m);
+  };
   o.create = [](fuse_req_t r, fuse_ino_t p, const char* n, mode_t m, fuse_file_info* f) {
+    Begin(r, FuseOp::kCreate);
     Self(r)->Create(r, p, n, m, f);
   };
   o.fallocate = [](fuse_req_t r, fuse_ino_t i, int m, off_t o, off_t l, fuse_file_info* f) {
+    Begin(r, FuseOp::kFallocate);
     Self(r)->Fallocate(r, i, m, o, l, f);
   };
   o.ioctl = [](fuse_req_t r, fuse_ino_t i, unsigned int c, void* a, fuse_file_info* f, unsigned fl,
-               const void* ib, size_t is,
-               size_t os) { Self(r)->Ioctl(r, i, c, a, f, fl, ib, is, os); };
+               const void* ib, size_t is, size_t os) {
+    Begin(r, FuseOp::kIoctl);
+    Self(r)->Ioctl(r, i, c, a, f, fl, ib, is, os);
+  };
   return o;
 }();
 }  // namespace
@@ -446,7 +597,8 @@ void FuseFs::Exit() {
   // The unmount is lazy: while a process still holds a file of the mount open, the kernel keeps
   // the connection and our threads keep waiting for requests. Give it a moment, then abort the
   // connection (those processes get ENOTCONN) so the buffered writes below still get flushed.
-  for (int i = 0; i < 40 && !ended_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  for (int i = 0; i < 40 && !ended_; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   if (!ended_ && loop_.joinable()) AbortConnection();
   if (loop_.joinable()) loop_.join();
   asio::post(client_.pool().Get(0), [this] { timer_.cancel(); });

@@ -12,7 +12,9 @@
 // raised by this mount's own writes). Sequential writes collect in a per-inode write buffer
 // flushed when full, on a gap, on flush/fsync/close, before reads and truncates, and by a timer.
 // Written lengths and mtimes reach meta on fsync, close and the same timer. A flush failure is
-// reported by the next write, flush or fsync of the file.
+// reported by the next write, flush or fsync of the file. fsync, fsync of a directory, O_SYNC and
+// O_DSYNC writes and HF3FS_IOC_SYNCFS make what they cover power-safe on every replica and in the
+// metadata store (docs/design/0009-durability.md).
 #pragma once
 
 #include <fuse_lowlevel.h>
@@ -22,6 +24,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include "client/fs_client.h"
@@ -45,7 +48,9 @@ struct InodeState {
   Status error;              // a failed background flush, reported once
   uint32_t handles = 0;      // open handles of this mount
   uint64_t any_session = 0;  // a write session of this mount (for timer syncs)
-  net::AsyncMutex io;        // orders buffer flushes against direct writes and truncates
+  // Chains this mount's writes of the file went to since its last fsync (what fsync flushes).
+  std::vector<ChainId> dirty_chains;
+  net::AsyncMutex io;  // orders buffer flushes against direct writes and truncates
 };
 
 struct FileHandle {
@@ -54,6 +59,7 @@ struct FileHandle {
   bool readable = false;
   bool writable = false;
   bool direct = false;  // opened with O_DIRECT (or mount.direct_io): no write buffering
+  bool sync = false;    // opened with O_SYNC or O_DSYNC: every write is durable when answered
   // USRBIO registrations of this open file (guarded by FuseFs::bind_mu_). While there are any, a
   // kernel release only marks the handle; the last unbinding finishes it.
   uint32_t usrbio_refs = 0;
@@ -88,8 +94,8 @@ class FuseFs {
   // Creates the session and mounts; then Run() serves on fuse_threads threads until Exit() or an
   // external unmount.
   Status Mount();
-  void Start();       // starts the serving threads and the flush timer
-  void Exit();        // stops serving and unmounts (idempotent)
+  void Start();  // starts the serving threads and the flush timer
+  void Exit();   // stops serving and unmounts (idempotent)
   bool Ended() const { return ended_; }
   void SetOnEnded(std::function<void()> fn) { on_ended_ = std::move(fn); }
 
@@ -106,14 +112,14 @@ class FuseFs {
               const char* newname, unsigned int flags);
   void Link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname);
   void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
-  void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
-              fuse_file_info* fi);
+  void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi);
   void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi);
   void Write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t off,
              fuse_file_info* fi);
   void Flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
   void Release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
   void Fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi);
+  void Fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi);
   void Opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
   void Readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi,
                bool plus);
@@ -146,9 +152,17 @@ class FuseFs {
   void InvalidatePages(uint64_t ino);
   client::FsClient& client() { return client_; }
 
+  // ---- durability (docs/design/0009-durability.md) ----
+  // Records the chains a write of the file went to (for its fsync and the mount's syncfs).
+  void NoteWritten(InodeState& st, const std::vector<ChainId>& chains);
+  // What syncfs(2) would do, had the kernel passed it on: flushes every write buffer of the
+  // mount, then makes every chain the mount wrote since its last syncfs and the metadata store
+  // power-safe (HF3FS_IOC_SYNCFS, `hf3fs sync`).
+  net::awaitable<Status> SyncFs();
+
  private:
   meta::UserInfo User(fuse_req_t req);
-  std::shared_ptr<InodeState> State(uint64_t ino);           // null when not open here
+  std::shared_ptr<InodeState> State(uint64_t ino);                // null when not open here
   std::shared_ptr<InodeState> Acquire(const meta::Inode& inode);  // one more handle
   void ReleaseState(const std::shared_ptr<InodeState>& st);
   void FillAttr(const meta::Inode& inode, struct stat* st);
@@ -167,8 +181,15 @@ class FuseFs {
   net::awaitable<Status> FlushBufferLocked(InodeState& st);
   // Flushes, closes the handle's write session at meta and frees the handle.
   net::awaitable<void> FinishRelease(FileHandle* h);
-  // Flushes, then reports the written length and mtime to meta with `session`.
-  net::awaitable<Status> SyncInode(InodeState& st, uint64_t session, bool query_length);
+  // Flushes, then reports the written length and mtime to meta with `session`. `durable`
+  // (fsync): also makes the file's data on every replica and the metadata store power-safe.
+  net::awaitable<Status> SyncInode(InodeState& st, uint64_t session, bool query_length,
+                                   bool durable = false);
+  // Flushes the chains the file was written to (and every chain a truncate cut), on every
+  // replica; the chains stay recorded when it fails.
+  net::awaitable<Status> SyncData(InodeState& st);
+  // Chains a truncate or hole punch of `inode` may have changed through meta or storage.
+  net::awaitable<void> NoteCut(const meta::Inode& inode);
   net::awaitable<void> TimerLoop();
 
   client::FsClient& client_;
@@ -182,8 +203,7 @@ class FuseFs {
   std::mutex mu_;
   std::map<uint64_t, std::shared_ptr<InodeState>> open_;  // inodes with open handles
   std::mutex groups_mu_;
-  std::map<pid_t, std::pair<std::chrono::steady_clock::time_point, std::vector<uint32_t>>>
-      groups_;
+  std::map<pid_t, std::pair<std::chrono::steady_clock::time_point, std::vector<uint32_t>>> groups_;
   boost::asio::steady_timer timer_;
   UsrbioServer* usrbio_ = nullptr;
   uint64_t conn_id_ = 0;  // /sys/fs/fuse/connections/<conn_id_>
@@ -191,6 +211,13 @@ class FuseFs {
   std::map<uint64_t, BoundFile> bindings_;  // HF3FS_IOC_USRBIO_BIND tokens not yet taken
   uint64_t next_token_ = 1;
   std::atomic<bool> timer_running_{false};
+  std::mutex dirty_mu_;  // guards the four fields below; taken after mu_ and InodeState::mu
+  std::set<ChainId> mount_dirty_;  // chains written since the last syncfs
+  std::set<ChainId> cut_chains_;   // chains truncated or punched and not flushed since
+  // Chains of files closed with writes not fsync'd, for the fsync of a later open.
+  static constexpr size_t kMaxClosedDirty = 65536;
+  std::map<uint64_t, std::vector<ChainId>> closed_dirty_;
+  std::set<ChainId> evicted_dirty_;  // chains of closed_dirty_ entries dropped past the bound
 };
 
 }  // namespace hf3fs::fuse

@@ -1,28 +1,26 @@
 // hf3fs ioctls (fuse/hf3fs_ioctl.h): server-side recursive remove, exact-length fsync, USRBIO
 // discovery and binding.
-#include "fuse/fuse_fs.h"
-
 #include <unistd.h>
 
 #include <cstdio>
 
+#include "fuse/fuse_fs.h"
+#include "fuse/fuse_util.h"
 #include "fuse/hf3fs_ioctl.h"
 #include "fuse/usrbio_server.h"
 #include "usrbio/usrbio_protocol.h"
-
-#include "fuse/fuse_util.h"
 
 namespace hf3fs::fuse {
 
 void FuseFs::Ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void*, fuse_file_info* fi,
                    unsigned flags, const void* in_buf, size_t in_bufsz, size_t) {
   if (flags & FUSE_IOCTL_COMPAT) {
-    fuse_reply_err(req, ENOSYS);
+    reply::Err(req, ENOSYS);
     return;
   }
   if (cmd == HF3FS_IOC_RECURSIVE_REMOVE) {
     if (in_bufsz < sizeof(hf3fs_ioc_remove)) {
-      fuse_reply_err(req, EINVAL);
+      reply::Err(req, EINVAL);
       return;
     }
     hf3fs_ioc_remove arg;
@@ -34,7 +32,7 @@ void FuseFs::Ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void*, fuse
     r.set_kind(meta::REMOVE_RECURSIVE);
     r.set_to_trash((arg.flags & HF3FS_REMOVE_TO_TRASH) != 0);
     if (std::strchr(arg.name, '/') || arg.name[0] == '\0') {
-      fuse_reply_err(req, EINVAL);
+      reply::Err(req, EINVAL);
       return;
     }
     Spawn([this, req, r, ino]() -> awaitable<void> {
@@ -44,36 +42,47 @@ void FuseFs::Ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void*, fuse
         // holds no directory lock, so this cannot deadlock).
         const std::string& name = r.path().path();
         fuse_lowlevel_notify_inval_entry(session_, ino, name.data(), name.size());
-        fuse_reply_ioctl(req, 0, nullptr, 0);
+        reply::Ioctl(req, 0, nullptr, 0);
       } else {
-        fuse_reply_err(req, Errno(rsp.status()));
+        reply::Err(req, Errno(rsp.status()));
       }
     });
     return;
   }
   if ((cmd == HF3FS_IOC_FSYNC_EXACT || cmd == HF3FS_IOC_USRBIO_BIND) && (flags & FUSE_IOCTL_DIR)) {
     // These take a file's handle; a directory's fh is a DirHandle, never to be read as one.
-    fuse_reply_err(req, EINVAL);
+    reply::Err(req, EINVAL);
+    return;
+  }
+  if (cmd == HF3FS_IOC_SYNCFS) {
+    Spawn([this, req]() -> awaitable<void> {
+      Status s = co_await SyncFs();
+      if (s.ok()) {
+        reply::Ioctl(req, 0, nullptr, 0);
+      } else {
+        reply::Err(req, Errno(s));
+      }
+    });
     return;
   }
   if (cmd == HF3FS_IOC_FSYNC_EXACT) {
     auto* h = Fh(fi);
     if (!h || fi->fh == 0) {
-      fuse_reply_err(req, EBADF);
+      reply::Err(req, EBADF);
       return;
     }
     auto st = h->state;
     uint64_t session = h->session_id;
     if (!st) {
-      fuse_reply_err(req, EBADF);
+      reply::Err(req, EBADF);
       return;
     }
     Spawn([this, req, st, session]() -> awaitable<void> {
-      Status s = co_await SyncInode(*st, session, true);
+      Status s = co_await SyncInode(*st, session, true, /*durable=*/true);
       if (s.ok()) {
-        fuse_reply_ioctl(req, 0, nullptr, 0);
+        reply::Ioctl(req, 0, nullptr, 0);
       } else {
-        fuse_reply_err(req, Errno(s));
+        reply::Err(req, Errno(s));
       }
     });
     return;
@@ -81,13 +90,13 @@ void FuseFs::Ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void*, fuse
   if (cmd == HF3FS_IOC_USRBIO_INFO) {
     hf3fs_ioc_usrbio_info info{};
     if (!usrbio_) {
-      fuse_reply_err(req, ENOTTY);  // USRBIO is off on this mount
+      reply::Err(req, ENOTTY);  // USRBIO is off on this mount
       return;
     }
     info.version = usrbio::kProtocolVersion;
     info.pid = static_cast<uint32_t>(getpid());
     std::snprintf(info.socket, sizeof(info.socket), "%s", usrbio_->address().c_str());
-    fuse_reply_ioctl(req, 0, &info, sizeof(info));
+    reply::Ioctl(req, 0, &info, sizeof(info));
     return;
   }
   if (cmd == HF3FS_IOC_USRBIO_BIND) {
@@ -96,11 +105,11 @@ void FuseFs::Ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void*, fuse
     std::string task = fmt::format("/proc/self/task/{}", fuse_req_ctx(req)->pid);
     auto* h = Fh(fi);
     if (access(task.c_str(), F_OK) != 0) {
-      fuse_reply_err(req, EPERM);
+      reply::Err(req, EPERM);
       return;
     }
     if (!h || fi->fh == 0) {
-      fuse_reply_err(req, EBADF);
+      reply::Err(req, EBADF);
       return;
     }
     hf3fs_ioc_usrbio_bind out{};
@@ -111,10 +120,10 @@ void FuseFs::Ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void*, fuse
       bindings_[out.token] = BoundFile{h, h->state, h->session_id, h->readable, h->writable};
     }
     out.inode = h->state->id;
-    fuse_reply_ioctl(req, 0, &out, sizeof(out));
+    reply::Ioctl(req, 0, &out, sizeof(out));
     return;
   }
-  fuse_reply_err(req, ENOTTY);
+  reply::Err(req, ENOTTY);
 }
 
 // The FUSE connection's number in /sys/fs/fuse/connections (the kernel's encoding of the mount's

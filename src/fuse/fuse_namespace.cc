@@ -1,9 +1,8 @@
 // FUSE namespace operations: lookup, mknod, mkdir, unlink/rmdir, symlink, readlink, rename, link.
 // Each is one meta RPC with the caller's credentials (docs/design/0007-client-fuse.md).
-#include "fuse/fuse_fs.h"
-
 #include <sys/sysmacros.h>
 
+#include "fuse/fuse_fs.h"
 #include "fuse/fuse_util.h"
 
 namespace hf3fs::fuse {
@@ -21,13 +20,12 @@ void FuseFs::Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
       fuse_entry_param e;
       std::memset(&e, 0, sizeof(e));
       e.entry_timeout = config_.negative_timeout.Get();
-      fuse_reply_entry(req, &e);
+      reply::Entry(req, &e);
     } else {
-      fuse_reply_err(req, Errno(rsp.status()));
+      reply::Err(req, Errno(rsp.status()));
     }
   });
 }
-
 
 void FuseFs::Readlink(fuse_req_t req, fuse_ino_t ino) {
   meta::ReadlinkReq r;
@@ -36,9 +34,9 @@ void FuseFs::Readlink(fuse_req_t req, fuse_ino_t ino) {
   Spawn([this, req, r]() -> awaitable<void> {
     auto rsp = co_await client_.meta().Call<meta::ReadlinkRsp>(meta::META_READLINK, r);
     if (!rsp.ok()) {
-      fuse_reply_err(req, Errno(rsp.status()));
+      reply::Err(req, Errno(rsp.status()));
     } else {
-      fuse_reply_readlink(req, rsp->target().c_str());
+      reply::Readlink(req, rsp->target().c_str());
     }
   });
 }
@@ -55,7 +53,7 @@ void FuseFs::Mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t m
     Spawn([this, req, r]() -> awaitable<void> {
       auto rsp = co_await client_.meta().Call<meta::CreateRsp>(meta::META_CREATE, r);
       if (!rsp.ok()) {
-        fuse_reply_err(req, Errno(rsp.status()));
+        reply::Err(req, Errno(rsp.status()));
       } else {
         ReplyEntry(req, rsp->inode());
       }
@@ -74,7 +72,7 @@ void FuseFs::Mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t m
   } else if (S_ISBLK(mode)) {
     r.set_type(meta::INODE_BLOCK_DEVICE);
   } else {
-    fuse_reply_err(req, EINVAL);
+    reply::Err(req, EINVAL);
     return;
   }
   r.set_mode(mode & 07777);
@@ -83,7 +81,7 @@ void FuseFs::Mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t m
   Spawn([this, req, r]() -> awaitable<void> {
     auto rsp = co_await client_.meta().Call<meta::MknodRsp>(meta::META_MKNOD, r);
     if (!rsp.ok()) {
-      fuse_reply_err(req, Errno(rsp.status()));
+      reply::Err(req, Errno(rsp.status()));
     } else {
       ReplyEntry(req, rsp->inode());
     }
@@ -99,7 +97,7 @@ void FuseFs::Mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t m
   Spawn([this, req, r]() -> awaitable<void> {
     auto rsp = co_await client_.meta().Call<meta::MkdirRsp>(meta::META_MKDIR, r);
     if (!rsp.ok()) {
-      fuse_reply_err(req, Errno(rsp.status()));
+      reply::Err(req, Errno(rsp.status()));
     } else {
       ReplyEntry(req, rsp->inode());
     }
@@ -113,7 +111,7 @@ void FuseFs::Unlink(fuse_req_t req, fuse_ino_t parent, const char* name, bool di
   r.set_kind(dir ? meta::REMOVE_RMDIR : meta::REMOVE_UNLINK);
   Spawn([this, req, r]() -> awaitable<void> {
     auto rsp = co_await client_.meta().Call<meta::RemoveRsp>(meta::META_REMOVE, r);
-    fuse_reply_err(req, rsp.ok() ? 0 : Errno(rsp.status()));
+    reply::Err(req, rsp.ok() ? 0 : Errno(rsp.status()));
   });
 }
 
@@ -125,7 +123,7 @@ void FuseFs::Symlink(fuse_req_t req, const char* link, fuse_ino_t parent, const 
   Spawn([this, req, r]() -> awaitable<void> {
     auto rsp = co_await client_.meta().Call<meta::SymlinkRsp>(meta::META_SYMLINK, r);
     if (!rsp.ok()) {
-      fuse_reply_err(req, Errno(rsp.status()));
+      reply::Err(req, Errno(rsp.status()));
     } else {
       ReplyEntry(req, rsp->inode());
     }
@@ -135,7 +133,7 @@ void FuseFs::Symlink(fuse_req_t req, const char* link, fuse_ino_t parent, const 
 void FuseFs::Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
                     const char* newname, unsigned int flags) {
   if (flags & ~static_cast<unsigned>(RENAME_NOREPLACE)) {
-    fuse_reply_err(req, EINVAL);  // RENAME_EXCHANGE and RENAME_WHITEOUT are not supported
+    reply::Err(req, EINVAL);  // RENAME_EXCHANGE and RENAME_WHITEOUT are not supported
     return;
   }
   meta::RenameReq r;
@@ -145,7 +143,7 @@ void FuseFs::Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_in
   r.set_no_replace((flags & RENAME_NOREPLACE) != 0);
   Spawn([this, req, r]() -> awaitable<void> {
     auto rsp = co_await client_.meta().Call<meta::RenameRsp>(meta::META_RENAME, r);
-    fuse_reply_err(req, rsp.ok() ? 0 : Errno(rsp.status()));
+    reply::Err(req, rsp.ok() ? 0 : Errno(rsp.status()));
   });
 }
 
@@ -157,7 +155,7 @@ void FuseFs::Link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const ch
   Spawn([this, req, r]() -> awaitable<void> {
     auto rsp = co_await client_.meta().Call<meta::LinkRsp>(meta::META_LINK, r);
     if (!rsp.ok()) {
-      fuse_reply_err(req, Errno(rsp.status()));
+      reply::Err(req, Errno(rsp.status()));
     } else {
       ReplyEntry(req, rsp->inode());
     }

@@ -9,14 +9,112 @@
 #include <cstring>
 
 #include "common/logging.h"
+#include "common/metrics.h"
 #include "fuse/fuse_fs.h"
 
 namespace hf3fs::fuse {
 
+// FUSE operations, for hf3fs_fuse_op_seconds{op}: one per entry of the low-level table.
+enum class FuseOp : uint8_t {
+  kLookup,
+  kForget,
+  kForgetMulti,
+  kGetattr,
+  kSetattr,
+  kReadlink,
+  kMknod,
+  kMkdir,
+  kUnlink,
+  kRmdir,
+  kSymlink,
+  kRename,
+  kLink,
+  kOpen,
+  kRead,
+  kWrite,
+  kFlush,
+  kRelease,
+  kFsync,
+  kOpendir,
+  kReaddir,
+  kReaddirplus,
+  kReleasedir,
+  kFsyncdir,
+  kStatfs,
+  kSetxattr,
+  kGetxattr,
+  kListxattr,
+  kRemovexattr,
+  kAccess,
+  kCreate,
+  kFallocate,
+  kIoctl,
+  kCount
+};
+
+// A request's operation and arrival time, from Begin (in the low-level table, before the
+// operation runs) to its reply (the reply:: wrappers below), which observes the latency.
+void Begin(fuse_req_t req, FuseOp op);
+void Finished(fuse_req_t req);
+
+// Every reply of the FUSE layer goes through these, so each request's latency is recorded.
+namespace reply {
+inline int Err(fuse_req_t r, int e) {
+  Finished(r);
+  return fuse_reply_err(r, e);
+}
+inline void None(fuse_req_t r) {
+  Finished(r);
+  fuse_reply_none(r);
+}
+inline int Entry(fuse_req_t r, const fuse_entry_param* e) {
+  Finished(r);
+  return fuse_reply_entry(r, e);
+}
+inline int Create(fuse_req_t r, const fuse_entry_param* e, const fuse_file_info* f) {
+  Finished(r);
+  return fuse_reply_create(r, e, f);
+}
+inline int Attr(fuse_req_t r, const struct stat* a, double timeout) {
+  Finished(r);
+  return fuse_reply_attr(r, a, timeout);
+}
+inline int Readlink(fuse_req_t r, const char* link) {
+  Finished(r);
+  return fuse_reply_readlink(r, link);
+}
+inline int Open(fuse_req_t r, const fuse_file_info* f) {
+  Finished(r);
+  return fuse_reply_open(r, f);
+}
+inline int Write(fuse_req_t r, size_t n) {
+  Finished(r);
+  return fuse_reply_write(r, n);
+}
+inline int Buf(fuse_req_t r, const char* buf, size_t n) {
+  Finished(r);
+  return fuse_reply_buf(r, buf, n);
+}
+inline int Statfs(fuse_req_t r, const struct statvfs* s) {
+  Finished(r);
+  return fuse_reply_statfs(r, s);
+}
+inline int Xattr(fuse_req_t r, size_t n) {
+  Finished(r);
+  return fuse_reply_xattr(r, n);
+}
+inline int Ioctl(fuse_req_t r, int result, const void* buf, size_t n) {
+  Finished(r);
+  return fuse_reply_ioctl(r, result, buf, n);
+}
+}  // namespace reply
+
+// hf3fs_fuse_syncs_total{kind}: fsync, fsyncdir, syncfs, o_sync.
+metrics::Counter* SyncCounter(std::string_view kind);
+
 namespace asio = boost::asio;
 using Clock = std::chrono::steady_clock;
 using net::awaitable;
-
 
 inline int Errno(const Status& st) {
   int e = st.errno_value();
@@ -70,7 +168,6 @@ inline timespec FromNs(int64_t ns) {
 
 inline FileHandle* Fh(fuse_file_info* fi) { return reinterpret_cast<FileHandle*>(fi->fh); }
 inline DirHandle* Dh(fuse_file_info* fi) { return reinterpret_cast<DirHandle*>(fi->fh); }
-
 
 template <typename F>
 void FuseFs::Spawn(F&& f) {

@@ -1,8 +1,7 @@
 // FUSE extended attributes: set, get, list, remove (POSIX ACLs travel as their xattrs).
-#include "fuse/fuse_fs.h"
-
 #include <sys/xattr.h>
 
+#include "fuse/fuse_fs.h"
 #include "fuse/fuse_util.h"
 
 namespace hf3fs::fuse {
@@ -17,7 +16,7 @@ void FuseFs::Setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const ch
   r.set_flags(flags);
   Spawn([this, req, r]() -> awaitable<void> {
     auto rsp = co_await client_.meta().Call<meta::SetXattrRsp>(meta::META_SET_XATTR, r);
-    fuse_reply_err(req, rsp.ok() ? 0 : Errno(rsp.status()));
+    reply::Err(req, rsp.ok() ? 0 : Errno(rsp.status()));
   });
 }
 
@@ -29,13 +28,13 @@ void FuseFs::Getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t s
   Spawn([this, req, r, size]() -> awaitable<void> {
     auto rsp = co_await client_.meta().Call<meta::GetXattrRsp>(meta::META_GET_XATTR, r);
     if (!rsp.ok()) {
-      fuse_reply_err(req, Errno(rsp.status()));
+      reply::Err(req, Errno(rsp.status()));
     } else if (size == 0) {
-      fuse_reply_xattr(req, rsp->value().size());
+      reply::Xattr(req, rsp->value().size());
     } else if (size < rsp->value().size()) {
-      fuse_reply_err(req, ERANGE);
+      reply::Err(req, ERANGE);
     } else {
-      fuse_reply_buf(req, rsp->value().data(), rsp->value().size());
+      reply::Buf(req, rsp->value().data(), rsp->value().size());
     }
   });
 }
@@ -47,7 +46,7 @@ void FuseFs::Listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
   Spawn([this, req, r, size]() -> awaitable<void> {
     auto rsp = co_await client_.meta().Call<meta::ListXattrRsp>(meta::META_LIST_XATTR, r);
     if (!rsp.ok()) {
-      fuse_reply_err(req, Errno(rsp.status()));
+      reply::Err(req, Errno(rsp.status()));
       co_return;
     }
     std::string out;
@@ -56,11 +55,11 @@ void FuseFs::Listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
       out.push_back('\0');
     }
     if (size == 0) {
-      fuse_reply_xattr(req, out.size());
+      reply::Xattr(req, out.size());
     } else if (size < out.size()) {
-      fuse_reply_err(req, ERANGE);
+      reply::Err(req, ERANGE);
     } else {
-      fuse_reply_buf(req, out.data(), out.size());
+      reply::Buf(req, out.data(), out.size());
     }
   });
 }
@@ -72,7 +71,7 @@ void FuseFs::Removexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
   r.set_name(name);
   Spawn([this, req, r]() -> awaitable<void> {
     auto rsp = co_await client_.meta().Call<meta::RemoveXattrRsp>(meta::META_REMOVE_XATTR, r);
-    fuse_reply_err(req, rsp.ok() ? 0 : Errno(rsp.status()));
+    reply::Err(req, rsp.ok() ? 0 : Errno(rsp.status()));
   });
 }
 

@@ -1,12 +1,20 @@
 #include "fuse/mount_command.h"
 
+#include <fcntl.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <chrono>
+#include <cstring>
 #include <iostream>
+#include <nlohmann/json.hpp>
 
 #include "client/fs_client.h"
 #include "common/logging.h"
 #include "fuse/fuse_fs.h"
+#include "fuse/hf3fs_ioctl.h"
 #include "fuse/usrbio_server.h"
 #include "net/server_command.h"
 
@@ -19,9 +27,7 @@ namespace {
 class MountRole : public net::ServerRole {
  public:
   MountRole(MountConfig& config, net::ServerRuntime& runtime)
-      : config_(config),
-        runtime_(runtime),
-        pool_(config.mount.io_threads.Get(), "client") {}
+      : config_(config), runtime_(runtime), pool_(config.mount.io_threads.Get(), "client") {}
   ~MountRole() override { Stop(); }
 
   Status Start() override {
@@ -112,21 +118,53 @@ void AddMountCommand(CLI::App& app, CliContext& ctx) {
   auto* cmd = app.get_subcommand("mount");
   // Shorthands for the two settings every mount needs; they become config overrides.
   cmd->add_option_function<std::string>(
-         "mountpoint",
-         [&ctx](const std::string& v) { ctx.config_overrides.push_back("mount.mountpoint=" + v); },
-         "where to mount (mount.mountpoint)");
+      "mountpoint",
+      [&ctx](const std::string& v) { ctx.config_overrides.push_back("mount.mountpoint=" + v); },
+      "where to mount (mount.mountpoint)");
   cmd->add_option_function<std::string>(
-         "--mgmtd",
-         [&ctx](const std::string& v) {
-           ctx.config_overrides.push_back("mount.mgmtd=" + v);
-         },
-         "mgmtd addresses HOST:PORT[,HOST:PORT...] (mount.mgmtd)");
+      "--mgmtd",
+      [&ctx](const std::string& v) { ctx.config_overrides.push_back("mount.mgmtd=" + v); },
+      "mgmtd addresses HOST:PORT[,HOST:PORT...] (mount.mgmtd)");
   cmd->add_flag_function(
       "--read-only",
       [&ctx](int64_t n) {
         if (n > 0) ctx.config_overrides.push_back("mount.read_only=true");
       },
       "mount read-only (mount.read_only)");
+}
+
+void AddSyncCommand(CLI::App& app, CliContext& ctx) {
+  auto* cmd = app.add_subcommand(
+      "sync",
+      "make every write of an hf3fs mount and every metadata change power-safe (what syncfs(2) "
+      "does on a local file system; Linux does not pass syncfs to FUSE file systems)");
+  auto paths = std::make_shared<std::vector<std::string>>();
+  auto json = std::make_shared<bool>(false);
+  cmd->add_option("path", *paths, "a file or directory on each hf3fs mount to sync")->required();
+  cmd->add_flag("--json", *json, "print one JSON object per path");
+  cmd->callback([paths, json, &ctx] {
+    for (const auto& path : *paths) {
+      auto start = std::chrono::steady_clock::now();
+      int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      int err = fd < 0 ? errno : 0;
+      if (fd >= 0) {
+        if (::ioctl(fd, HF3FS_IOC_SYNCFS) != 0) err = errno;
+        ::close(fd);
+      }
+      double ms =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+              .count();
+      std::string what = err == ENOTTY ? "not on an hf3fs mount" : std::strerror(err);
+      if (*json) {
+        nlohmann::json j = {{"path", path}, {"ok", err == 0}, {"ms", ms}};
+        if (err != 0) j["error"] = what;
+        std::cout << j.dump() << std::endl;
+      } else if (err != 0) {
+        std::cerr << "hf3fs sync: " << path << ": " << what << std::endl;
+      }
+      if (err != 0) ctx.exit_code = 1;
+    }
+  });
 }
 
 }  // namespace hf3fs::fuse

@@ -12,6 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
@@ -24,7 +25,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <atomic>
 #include <cstring>
 #include <map>
 #include <optional>
@@ -606,22 +606,21 @@ awaitable<void> UsrbioServer::RingLoop(std::shared_ptr<Connection> conn,
       std::lock_guard lock(ring->mu);
       ++ring->active;
     }
-    asio::co_spawn(ex, RunBatch(conn, ring, std::move(batch)),
-                   [this, ring](std::exception_ptr e) {
-                     gate_->Release();
-                     if (e) HF3FS_LOG_ERROR("usrbio.batch_threw");
-                     std::lock_guard lock(ring->mu);
-                     --ring->active;
-                     ring->cv.notify_all();
-                   });
+    asio::co_spawn(ex, RunBatch(conn, ring, std::move(batch)), [this, ring](std::exception_ptr e) {
+      gate_->Release();
+      if (e) HF3FS_LOG_ERROR("usrbio.batch_threw");
+      std::lock_guard lock(ring->mu);
+      --ring->active;
+      ring->cv.notify_all();
+    });
   }
   std::lock_guard lock(ring->mu);
   ring->loop_done = true;
   ring->cv.notify_all();
 }
 
-awaitable<void> UsrbioServer::RunBatch(std::shared_ptr<Connection> conn,
-                                       std::shared_ptr<Ring> ring, std::vector<Sqe> batch) {
+awaitable<void> UsrbioServer::RunBatch(std::shared_ptr<Connection> conn, std::shared_ptr<Ring> ring,
+                                       std::vector<Sqe> batch) {
   const size_t n = batch.size();
   std::vector<int64_t> results(n, -EINVAL);
   std::vector<std::shared_ptr<Mapping>> iovs(n);
@@ -739,9 +738,15 @@ awaitable<void> UsrbioServer::RunBatch(std::shared_ptr<Connection> conn,
       co_return;
     }
     auto ex = co_await asio::this_coro::executor;
-    auto one = [&io](meta::Inode inode, uint64_t off, std::span<const uint8_t> d)
-        -> awaitable<Status> { co_return co_await io.Write(inode, off, d); };
-    std::vector<decltype(asio::co_spawn(ex, one({}, 0, {}), asio::deferred))> ops;
+    // The chains written are recorded like those of FUSE writes, so fsync(2) covers them.
+    auto one = [this, &io](InodeState* st, meta::Inode inode, uint64_t off,
+                           std::span<const uint8_t> d) -> awaitable<Status> {
+      std::vector<ChainId> chains;
+      Status s = co_await io.Write(inode, off, d, &chains);
+      fs_.NoteWritten(*st, chains);
+      co_return s;
+    };
+    std::vector<decltype(asio::co_spawn(ex, one(nullptr, {}, 0, {}), asio::deferred))> ops;
     for (size_t i : group) {
       const Sqe& e = batch[i];
       meta::Inode inode;
@@ -750,9 +755,10 @@ awaitable<void> UsrbioServer::RunBatch(std::shared_ptr<Connection> conn,
         std::lock_guard lock(st.mu);
         inode = st.inode;
       }
-      ops.push_back(asio::co_spawn(
-          ex, one(std::move(inode), e.file_offset, {iovs[i]->base + e.iov_offset, e.len}),
-          asio::deferred));
+      ops.push_back(asio::co_spawn(ex,
+                                   one(files[i]->bound.state.get(), std::move(inode), e.file_offset,
+                                       {iovs[i]->base + e.iov_offset, e.len}),
+                                   asio::deferred));
     }
     auto [order, excs, statuses] =
         co_await asio::experimental::make_parallel_group(std::move(ops))

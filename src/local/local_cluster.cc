@@ -196,8 +196,12 @@ Status LocalCluster::Load() {
   if (j.contains("meta_store")) options_.meta_store = j["meta_store"];
   options_.meta_node_id = j.value("meta_node_id", options_.meta_node_id);
   options_.chunk_size = j.value("chunk_size", options_.chunk_size);
-  // The mount point: the one given now, else the last one used.
+  // The mount point and durability: the ones given now, else the last ones used.
   if (options_.mount.empty()) options_.mount = j.value("mount", "");
+  if (options_.durability.empty()) options_.durability = j.value("durability", "");
+  if (options_.durability_window.empty()) {
+    options_.durability_window = j.value("durability_window", "");
+  }
   return Status::Ok();
 }
 
@@ -217,7 +221,9 @@ Status LocalCluster::Save() const {
             {"meta_store", options_.meta_store},
             {"meta_node_id", options_.meta_node_id},
             {"chunk_size", options_.chunk_size},
-            {"mount", options_.mount}};
+            {"mount", options_.mount},
+            {"durability", options_.durability},
+            {"durability_window", options_.durability_window}};
   auto path = fs::path(options_.dir) / "cluster.json";
   std::ofstream out(path.string() + ".tmp");
   out << j.dump(2) << "\n";
@@ -303,6 +309,12 @@ std::vector<std::string> LocalCluster::StorageArgv(uint32_t i) const {
       // take CPU from the others (docs/benchmarks.md, "Storage service").
       "--config.rpc.busy_poll=0s", "--config.storage.heartbeat_interval=500ms",
       "--config.storage.routing_refresh_interval=200ms", "--config.storage.resync_interval=200ms"};
+  if (!options_.durability.empty()) {
+    argv.push_back("--config.chunk_engine.durability=" + options_.durability);
+  }
+  if (!options_.durability_window.empty()) {
+    argv.push_back("--config.chunk_engine.durability_window=" + options_.durability_window);
+  }
   argv.insert(argv.end(), options_.storage_args.begin(), options_.storage_args.end());
   return argv;
 }
@@ -675,6 +687,12 @@ Status LocalCluster::StartMeta() {
     fs::create_directories(fs::path(options_.dir) / "meta", ec);
     argv.push_back("--config.kv.backend=rocksdb");
     argv.push_back("--config.kv.rocksdb.path=" + (fs::path(options_.dir) / "meta" / "kv").string());
+  }
+  if (!options_.durability.empty()) {
+    argv.push_back("--config.kv.durability=" + options_.durability);
+  }
+  if (!options_.durability_window.empty()) {
+    argv.push_back("--config.kv.durability_window=" + options_.durability_window);
   }
   argv.insert(argv.end(), options_.meta_args.begin(), options_.meta_args.end());
   meta_ = std::make_unique<Child>("meta", argv, log_path("meta"), options_.die_with_parent);

@@ -47,6 +47,10 @@ struct LocalClusterOptions {
   uint32_t meta_node_id = 50;
   uint64_t chunk_size = 1ull << 20;      // root directory's default layout
   std::string mount;                     // mount point; empty: no mount
+  // Durability of meta's KV store and the storage nodes' chunk engines
+  // (docs/design/0009-durability.md); empty: as last time (default "window", "1s").
+  std::string durability;
+  std::string durability_window;
   std::vector<std::string> meta_args;
   std::vector<std::string> mount_args;
 };

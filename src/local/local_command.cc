@@ -122,6 +122,13 @@ void AddLocalCommands(CLI::App& app, CliContext& ctx) {
         ->capture_default_str();
     cmd->add_option("--mount", a->o.mount,
                     "mount the file system here with FUSE (remembered for later `up`/`down`)");
+    cmd->add_option("--durability", a->o.durability,
+                    "window (default): acknowledged operations survive any process crash and a "
+                    "power loss loses at most --durability-window of them unless fsync'd; strict: "
+                    "every operation is flushed (remembered)")
+        ->check(CLI::IsMember({"window", "strict"}));
+    cmd->add_option("--durability-window", a->o.durability_window,
+                    "longest time between flushes in window durability, e.g. 1s (remembered)");
     cmd->add_flag("--detach", a->detach, "return once the cluster is up, leaving it running");
     cmd->callback([a, &ctx] {
       a->o.dir = std::filesystem::absolute(a->o.dir).string();

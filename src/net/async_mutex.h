@@ -9,7 +9,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -55,8 +54,11 @@ class AsyncMutex {
     explicit Guard(AsyncMutex* m) : m_(m) {}
     Guard(Guard&& o) noexcept : m_(o.m_) { o.m_ = nullptr; }
     Guard& operator=(Guard&&) = delete;
-    ~Guard() {
+    ~Guard() { Release(); }
+    // Unlocks before the end of the scope (idempotent).
+    void Release() {
       if (m_) m_->Unlock();
+      m_ = nullptr;
     }
 
    private:

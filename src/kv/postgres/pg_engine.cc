@@ -395,9 +395,8 @@ class PgEngine final : public Engine {
     HF3FS_TRY(pool_.SetDurability(*conn));
     pool_.Adopt(std::move(conn));
     if (options_.durability == Durability::kWindow) {
-      sync_.StartPeriodic(options_.sync_interval, [this] {
-        return metrics_->commits->Value() != commits_at_sync_.load();
-      });
+      sync_.StartPeriodic(options_.sync_interval,
+                          [this] { return metrics_->commits->Value() != commits_at_sync_.load(); });
     }
     return Status::Ok();
   }
@@ -412,6 +411,7 @@ class PgEngine final : public Engine {
 
   Status Sync() override {
     if (options_.durability == Durability::kStrict) return Status::Ok();
+    if (metrics_->commits->Value() == commits_at_sync_.load()) return Status::Ok();  // nothing new
     return sync_.Sync();
   }
 

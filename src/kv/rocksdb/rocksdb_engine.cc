@@ -155,6 +155,10 @@ class RocksDbEngine final : public Engine, public occ::OccBackend {
 
   Status Sync() override {
     if (options_.durability == Durability::kStrict) return Status::Ok();
+    {
+      std::lock_guard lock(mu_);
+      if (log_.visible_version() <= durable_version_) return Status::Ok();  // nothing new
+    }
     return sync_.Sync();
   }
 
