@@ -8,6 +8,12 @@
 namespace hf3fs::fuse {
 
 void FuseFs::Getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+  if (auto dir = CachedDir(ino)) {
+    struct stat s;
+    FillAttr(*dir, &s);
+    reply::Attr(req, &s, config_.attr_timeout.Get());
+    return;
+  }
   meta::BatchStatReq r;
   *r.mutable_user() = User(req);
   r.add_inode_ids(ino);

@@ -3,7 +3,11 @@
 #include <linux/falloc.h>
 
 #include <algorithm>
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include "fuse/fuse_fs.h"
 #include "fuse/fuse_util.h"
@@ -44,6 +48,9 @@ void FuseFs::Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t 
   fuse_file_info info = *fi;
   Spawn([this, req, r, info]() mutable -> awaitable<void> {
     auto rsp = co_await client_.meta().Call<meta::CreateRsp>(meta::META_CREATE, r);
+    if (rsp.ok() && rsp->has_parent()) RememberDir(rsp->parent());
+    NamespaceChanged(r.path().parent(), r.path().path(), rsp.status(),
+                     rsp.ok() ? &rsp->inode() : nullptr);
     if (!rsp.ok()) {
       reply::Err(req, Errno(rsp.status()));
       co_return;
@@ -465,13 +472,71 @@ awaitable<void> FuseFs::FinishRelease(FileHandle* h) {
       if (st.any_session == h->session_id) st.any_session = 0;
       st.length_dirty = false;
     }
-    auto rsp = co_await client_.meta().Call<meta::CloseRsp>(meta::META_CLOSE, r);
-    if (!rsp.ok()) {
-      HF3FS_LOG_WARN("fuse.close_failed inode={} session={:x} error=\"{}\"", st.id, h->session_id,
-                     rsp.status());
-    }
+    QueueClose(std::move(r));
   }
   ReleaseState(h->state);
+}
+
+void FuseFs::QueueClose(meta::CloseReq r) {
+  bool start;
+  {
+    std::lock_guard lock(close_mu_);
+    close_queue_.push_back(std::move(r));
+    start = !close_draining_;
+    close_draining_ = true;
+  }
+  if (start) Spawn([this]() -> awaitable<void> { co_await DrainCloses(); });
+}
+
+awaitable<void> FuseFs::DrainCloses() {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  for (;;) {
+    // A short pause lets the closes of a burst (a program closing many files) share a request.
+    timer.expires_after(std::chrono::microseconds(500));
+    co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    meta::CloseBatchReq batch;
+    {
+      std::lock_guard lock(close_mu_);
+      size_t n = std::min<size_t>(close_queue_.size(), kMaxCloseBatch);
+      for (size_t i = 0; i < n; ++i) *batch.add_closes() = std::move(close_queue_[i]);
+      close_queue_.erase(close_queue_.begin(), close_queue_.begin() + n);
+    }
+    if (batch.closes_size() > 0) co_await SendCloses(std::move(batch));
+    std::lock_guard lock(close_mu_);
+    if (close_queue_.empty()) {
+      close_draining_ = false;
+      co_return;
+    }
+  }
+}
+
+awaitable<void> FuseFs::SendCloses(meta::CloseBatchReq batch) {
+  auto rsp = co_await client_.meta().Call<meta::CloseBatchRsp>(meta::META_CLOSE_BATCH, batch);
+  if (!rsp.ok()) {
+    // Sessions left behind are pruned by meta once this mount's client session lapses.
+    HF3FS_LOG_WARN("fuse.close_failed closes={} error=\"{}\"", batch.closes_size(), rsp.status());
+    co_return;
+  }
+  for (int i = 0; i < rsp->codes_size() && i < batch.closes_size(); ++i) {
+    if (rsp->codes(i) == 0) continue;
+    HF3FS_LOG_WARN("fuse.close_failed inode={} session={:x} code={}", batch.closes(i).inode_id(),
+                   batch.closes(i).session_id(),
+                   StatusCodeLabel(static_cast<StatusCode>(rsp->codes(i))));
+  }
+}
+
+awaitable<void> FuseFs::DrainClosesNow() {
+  for (;;) {
+    meta::CloseBatchReq batch;
+    {
+      std::lock_guard lock(close_mu_);
+      size_t n = std::min<size_t>(close_queue_.size(), kMaxCloseBatch);
+      for (size_t i = 0; i < n; ++i) *batch.add_closes() = std::move(close_queue_[i]);
+      close_queue_.erase(close_queue_.begin(), close_queue_.begin() + n);
+    }
+    if (batch.closes_size() == 0) co_return;
+    co_await SendCloses(std::move(batch));
+  }
 }
 
 void FuseFs::Fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,

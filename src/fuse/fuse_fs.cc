@@ -90,7 +90,14 @@ metrics::Counter* SyncCounter(std::string_view kind) {
 }
 
 FuseFs::FuseFs(FsClient& client, MountSection& config)
-    : client_(client), config_(config), timer_(client.pool().Get(0)) {}
+    : client_(client),
+      config_(config),
+      timer_(client.pool().Get(0)),
+      lookahead_(Lookahead::Options{
+          .max_entries = config.lookahead_entries.Get(),
+          .ttl = std::chrono::duration_cast<std::chrono::nanoseconds>(
+              std::chrono::duration<double>(config.entry_timeout.Get())),
+      }) {}
 
 FuseFs::~FuseFs() {
   Exit();
@@ -222,7 +229,32 @@ void FuseFs::FillAttr(const meta::Inode& inode, struct stat* s) {
   s->st_ctim = FromNs(inode.ctime_ns());
 }
 
+void FuseFs::RememberDir(const meta::Inode& inode) {
+  if (inode.type() != meta::INODE_DIRECTORY || inode.id() == 0) return;
+  std::lock_guard lock(dir_attr_mu_);
+  if (dir_attrs_.size() >= kMaxCachedDirs) dir_attrs_.clear();  // rare: start over
+  dir_attrs_[inode.id()] = CachedDirAttr{inode, Clock::now()};
+}
+
+std::optional<meta::Inode> FuseFs::CachedDir(uint64_t ino) {
+  auto ttl = std::chrono::duration<double>(config_.attr_timeout.Get());
+  std::lock_guard lock(dir_attr_mu_);
+  auto it = dir_attrs_.find(ino);
+  if (it == dir_attrs_.end()) return std::nullopt;
+  if (Clock::now() - it->second.at >= ttl) {
+    dir_attrs_.erase(it);
+    return std::nullopt;
+  }
+  return it->second.inode;
+}
+
+void FuseFs::ForgetDir(uint64_t ino) {
+  std::lock_guard lock(dir_attr_mu_);
+  dir_attrs_.erase(ino);
+}
+
 void FuseFs::FillEntry(const meta::Inode& inode, fuse_entry_param* e) {
+  RememberDir(inode);
   std::memset(e, 0, sizeof(*e));
   e->ino = inode.id();
   e->generation = 1;
@@ -256,6 +288,7 @@ FileHandle* FuseFs::NewHandle(const meta::Inode& inode, uint64_t session_id, fus
 }
 
 void FuseFs::ReplyAttr(fuse_req_t req, const meta::Inode& inode) {
+  RememberDir(inode);
   struct stat s;
   FillAttr(Overlay(inode), &s);
   reply::Attr(req, &s, config_.attr_timeout.Get());
@@ -573,9 +606,47 @@ Status FuseFs::Mount() {
   return Status::Ok();
 }
 
+thread_local boost::asio::io_context* tls_fuse_reader = nullptr;
+
+awaitable<void> FuseFs::ReadLoop() {
+  fuse_buf buf{};
+  boost::system::error_code ec;
+  bool done = false;
+  while (!done) {
+    co_await fuse_fd_->async_wait(asio::posix::descriptor_base::wait_read,
+                                  asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) break;
+    tls_fuse_reader = &client_.pool().Get(0);
+    // Drain what is queued (bounded, so timers and RPC completions get their turn).
+    for (int n = 0; n < 64; ++n) {
+      int res = fuse_session_receive_buf(session_, &buf);
+      if (res == -EINTR) continue;
+      if (res == -EAGAIN) break;
+      if (res <= 0 || fuse_session_exited(session_)) {  // unmounted (ENODEV) or aborted
+        done = true;
+        break;
+      }
+      fuse_session_process_buf(session_, &buf);
+    }
+    tls_fuse_reader = nullptr;
+  }
+  free(buf.mem);
+  HF3FS_LOG_INFO("fuse.loop_ended reader=io_thread");
+  ended_ = true;
+  if (on_ended_ && !exiting_) on_ended_();
+}
+
 void FuseFs::Start() {
   timer_running_ = true;
   asio::co_spawn(client_.pool().Get(0), TimerLoop(), asio::detached);
+  if (config_.fuse_threads.Get() == 0) {
+    // The first io thread reads requests itself: non-blocking, woken by its own epoll.
+    int fd = fuse_session_fd(session_);
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+    fuse_fd_ = std::make_unique<asio::posix::stream_descriptor>(client_.pool().Get(0), ::dup(fd));
+    asio::co_spawn(client_.pool().Get(0), ReadLoop(), asio::detached);
+    return;
+  }
   loop_ = std::thread([this] {
     fuse_loop_config* cfg = fuse_loop_cfg_create();
     fuse_loop_cfg_set_max_threads(cfg, config_.fuse_threads.Get());
@@ -599,8 +670,20 @@ void FuseFs::Exit() {
   // connection (those processes get ENOTCONN) so the buffered writes below still get flushed.
   for (int i = 0; i < 40 && !ended_; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  if (!ended_ && loop_.joinable()) AbortConnection();
+  if (!ended_ && (loop_.joinable() || fuse_fd_)) AbortConnection();
   if (loop_.joinable()) loop_.join();
+  if (fuse_fd_) {
+    // The reader sees ENODEV once the connection is gone; then (or after 5 s) its descriptor is
+    // closed on its own thread, which also ends a wait still pending.
+    for (int i = 0; i < 100 && !ended_; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    (void)client::RunSync(client_.pool().Get(0), [this]() -> awaitable<Status> {
+      boost::system::error_code ignored;
+      fuse_fd_->close(ignored);
+      co_return Status::Ok();
+    }());
+  }
   asio::post(client_.pool().Get(0), [this] { timer_.cancel(); });
   while (timer_running_) timer_running_.wait(true);
   // Handles the kernel never released (unmounted under open files): flush what they buffered.
@@ -613,6 +696,10 @@ void FuseFs::Exit() {
     Status s = client::RunSync(client_.pool().Get(0), SyncInode(*st, 0, false));
     if (!s.ok()) HF3FS_LOG_WARN("fuse.final_flush_failed inode={} error=\"{}\"", st->id, s);
   }
+  (void)client::RunSync(client_.pool().Get(0), [this]() -> awaitable<Status> {
+    co_await DrainClosesNow();
+    co_return Status::Ok();
+  }());
 }
 
 }  // namespace hf3fs::fuse

@@ -20,14 +20,17 @@
 #include <fuse_lowlevel.h>
 
 #include <atomic>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <thread>
+#include <unordered_map>
 
 #include "client/fs_client.h"
+#include "fuse/lookahead.h"
 #include "fuse/mount_config.h"
 #include "net/async_mutex.h"
 
@@ -166,6 +169,22 @@ class FuseFs {
   std::shared_ptr<InodeState> Acquire(const meta::Inode& inode);  // one more handle
   void ReleaseState(const std::shared_ptr<InodeState>& st);
   void FillAttr(const meta::Inode& inode, struct stat* st);
+  // The directory attribute cache: directories' attributes as meta last reported them (GETATTR,
+  // LOOKUP, READDIRPLUS, and the parent in the replies of namespace operations), answered to
+  // GETATTR while younger than attr_timeout. The kernel drops a directory's attributes after
+  // every create or unlink in it and, checking permissions itself, asks for them again before
+  // the next operation there; this answers that without a meta round trip, and is as fresh as
+  // the kernel's own cache would have been.
+  void RememberDir(const meta::Inode& inode);
+  std::optional<meta::Inode> CachedDir(uint64_t ino);
+  void ForgetDir(uint64_t ino);
+  // Lookahead (fuse/lookahead.h): fetches the part of `parent` after `from` for fetch `token`.
+  void FetchAhead(uint64_t parent, const meta::UserInfo& user, uint64_t token, std::string from);
+  // Applies this mount's namespace change of `name` in `parent` to the lookahead: `added` is
+  // the new entry's inode (null: removed); a failure whose outcome is unknown forgets the
+  // directory.
+  void NamespaceChanged(uint64_t parent, const std::string& name, const Status& st,
+                        const meta::Inode* added);
   void FillEntry(const meta::Inode& inode, fuse_entry_param* e);
   void ReplyEntry(fuse_req_t req, const meta::Inode& inode);
   // A handle for an open (or create) that meta granted; sets info's fh and cache flags.
@@ -179,8 +198,14 @@ class FuseFs {
 
   // Writes the buffered bytes of `st` (callers hold st->io).
   net::awaitable<Status> FlushBufferLocked(InodeState& st);
-  // Flushes, closes the handle's write session at meta and frees the handle.
+  // Flushes, queues the close of the handle's write session at meta and frees the handle.
   net::awaitable<void> FinishRelease(FileHandle* h);
+  // Closes of write sessions travel in batches (META_CLOSE_BATCH): a release needs no answer
+  // from meta, and one request and one transaction end the sessions of many closed files.
+  void QueueClose(meta::CloseReq r);
+  net::awaitable<void> DrainCloses();
+  net::awaitable<void> SendCloses(meta::CloseBatchReq batch);
+  net::awaitable<void> DrainClosesNow();  // Exit(): what is still queued, at once
   // Flushes, then reports the written length and mtime to meta with `session`. `durable`
   // (fsync): also makes the file's data on every replica and the metadata store power-safe.
   net::awaitable<Status> SyncInode(InodeState& st, uint64_t session, bool query_length,
@@ -191,12 +216,15 @@ class FuseFs {
   // Chains a truncate or hole punch of `inode` may have changed through meta or storage.
   net::awaitable<void> NoteCut(const meta::Inode& inode);
   net::awaitable<void> TimerLoop();
+  // fuse_threads = 0: reads and answers FUSE requests on the first io thread.
+  net::awaitable<void> ReadLoop();
 
   client::FsClient& client_;
   MountSection& config_;
   fuse_session* session_ = nullptr;
   std::vector<std::thread> threads_;
   std::thread loop_;
+  std::unique_ptr<boost::asio::posix::stream_descriptor> fuse_fd_;  // fuse_threads = 0
   std::atomic<bool> ended_{false};
   std::atomic<bool> exiting_{false};
   std::function<void()> on_ended_;
@@ -218,6 +246,18 @@ class FuseFs {
   static constexpr size_t kMaxClosedDirty = 65536;
   std::map<uint64_t, std::vector<ChainId>> closed_dirty_;
   std::set<ChainId> evicted_dirty_;  // chains of closed_dirty_ entries dropped past the bound
+  struct CachedDirAttr {
+    meta::Inode inode;
+    std::chrono::steady_clock::time_point at;
+  };
+  static constexpr size_t kMaxCachedDirs = 65536;
+  static constexpr size_t kMaxCloseBatch = 256;
+  std::mutex close_mu_;
+  std::vector<meta::CloseReq> close_queue_;
+  bool close_draining_ = false;  // a DrainCloses coroutine runs
+  Lookahead lookahead_;
+  std::mutex dir_attr_mu_;
+  std::unordered_map<uint64_t, CachedDirAttr> dir_attrs_;
 };
 
 }  // namespace hf3fs::fuse

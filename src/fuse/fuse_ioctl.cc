@@ -41,6 +41,7 @@ void FuseFs::Ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void*, fuse
         // The kernel still caches the entry: drop it, so the name is gone at once (an ioctl
         // holds no directory lock, so this cannot deadlock).
         const std::string& name = r.path().path();
+        NamespaceChanged(ino, name, Status::Ok(), nullptr);
         fuse_lowlevel_notify_inval_entry(session_, ino, name.data(), name.size());
         reply::Ioctl(req, 0, nullptr, 0);
       } else {

@@ -8,8 +8,24 @@
 namespace hf3fs::fuse {
 
 void FuseFs::Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  auto user = User(req);
+  auto ahead = lookahead_.Lookup(parent, name);
+  if (ahead.fetch_token != 0) FetchAhead(parent, user, ahead.fetch_token, ahead.fetch_from);
+  if (ahead.answer == Lookahead::Answer::kFound) {
+    fuse_entry_param e;
+    FillEntry(ahead.inode, &e);
+    double left = std::chrono::duration<double>(ahead.ttl_left).count();
+    e.entry_timeout = std::min(e.entry_timeout, left);
+    e.attr_timeout = std::min(e.attr_timeout, left);
+    reply::Entry(req, &e);
+    return;
+  }
+  if (ahead.answer == Lookahead::Answer::kMissing) {
+    reply::Err(req, ENOENT);
+    return;
+  }
   meta::StatReq r;
-  *r.mutable_user() = User(req);
+  *r.mutable_user() = user;
   *r.mutable_path() = At(parent, name);
   r.set_follow(false);
   Spawn([this, req, r]() -> awaitable<void> {
@@ -25,6 +41,48 @@ void FuseFs::Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
       reply::Err(req, Errno(rsp.status()));
     }
   });
+}
+
+void FuseFs::FetchAhead(uint64_t parent, const meta::UserInfo& user, uint64_t token,
+                        std::string from) {
+  meta::ReaddirReq r;
+  *r.mutable_user() = user;
+  *r.mutable_path() = At(parent);
+  r.set_cursor(std::move(from));
+  r.set_limit(config_.lookahead_entries.Get());
+  r.set_with_inodes(true);
+  Spawn([this, parent, token, r]() -> awaitable<void> {
+    auto listed_at = Clock::now();  // the listing is no older than this
+    auto rsp = co_await client_.meta().Call<meta::ReaddirRsp>(meta::META_READDIR, r);
+    if (!rsp.ok()) {
+      lookahead_.FetchFailed(parent, token);
+      co_return;
+    }
+    std::vector<std::pair<std::string, meta::Inode>> entries;
+    entries.reserve(rsp->entries_size());
+    for (auto& e : *rsp->mutable_entries()) {
+      if (!e.has_inode() || e.inode().id() == 0) {  // removed while listed: trust none of it
+        lookahead_.FetchFailed(parent, token);
+        co_return;
+      }
+      entries.emplace_back(std::move(*e.mutable_name()), std::move(*e.mutable_inode()));
+    }
+    lookahead_.Fill(parent, token, std::move(entries), !rsp->has_more(), listed_at);
+  });
+}
+
+void FuseFs::NamespaceChanged(uint64_t parent, const std::string& name, const Status& st,
+                              const meta::Inode* added) {
+  if (st.ok()) {
+    if (added != nullptr) {
+      lookahead_.Added(parent, name, *added);
+    } else {
+      lookahead_.Removed(parent, name);
+    }
+  } else if (st.retryable() || st.errno_value() == EEXIST || st.errno_value() == ENOENT) {
+    // The outcome is unknown, or the name's state differs from what this mount believed.
+    lookahead_.Forget(parent);
+  }
 }
 
 void FuseFs::Readlink(fuse_req_t req, fuse_ino_t ino) {
@@ -52,6 +110,9 @@ void FuseFs::Mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t m
     r.set_umask(fuse_req_ctx(req)->umask);
     Spawn([this, req, r]() -> awaitable<void> {
       auto rsp = co_await client_.meta().Call<meta::CreateRsp>(meta::META_CREATE, r);
+      if (rsp.ok() && rsp->has_parent()) RememberDir(rsp->parent());
+      NamespaceChanged(r.path().parent(), r.path().path(), rsp.status(),
+                       rsp.ok() ? &rsp->inode() : nullptr);
       if (!rsp.ok()) {
         reply::Err(req, Errno(rsp.status()));
       } else {
@@ -80,6 +141,9 @@ void FuseFs::Mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t m
   r.set_umask(fuse_req_ctx(req)->umask);
   Spawn([this, req, r]() -> awaitable<void> {
     auto rsp = co_await client_.meta().Call<meta::MknodRsp>(meta::META_MKNOD, r);
+    if (rsp.ok() && rsp->has_parent()) RememberDir(rsp->parent());
+    NamespaceChanged(r.path().parent(), r.path().path(), rsp.status(),
+                     rsp.ok() ? &rsp->inode() : nullptr);
     if (!rsp.ok()) {
       reply::Err(req, Errno(rsp.status()));
     } else {
@@ -96,6 +160,9 @@ void FuseFs::Mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t m
   r.set_umask(fuse_req_ctx(req)->umask);
   Spawn([this, req, r]() -> awaitable<void> {
     auto rsp = co_await client_.meta().Call<meta::MkdirRsp>(meta::META_MKDIR, r);
+    if (rsp.ok() && rsp->has_parent()) RememberDir(rsp->parent());
+    NamespaceChanged(r.path().parent(), r.path().path(), rsp.status(),
+                     rsp.ok() ? &rsp->inode() : nullptr);
     if (!rsp.ok()) {
       reply::Err(req, Errno(rsp.status()));
     } else {
@@ -111,6 +178,8 @@ void FuseFs::Unlink(fuse_req_t req, fuse_ino_t parent, const char* name, bool di
   r.set_kind(dir ? meta::REMOVE_RMDIR : meta::REMOVE_UNLINK);
   Spawn([this, req, r]() -> awaitable<void> {
     auto rsp = co_await client_.meta().Call<meta::RemoveRsp>(meta::META_REMOVE, r);
+    if (rsp.ok() && rsp->has_parent()) RememberDir(rsp->parent());
+    NamespaceChanged(r.path().parent(), r.path().path(), rsp.status(), nullptr);
     reply::Err(req, rsp.ok() ? 0 : Errno(rsp.status()));
   });
 }
@@ -122,6 +191,9 @@ void FuseFs::Symlink(fuse_req_t req, const char* link, fuse_ino_t parent, const 
   r.set_target(link);
   Spawn([this, req, r]() -> awaitable<void> {
     auto rsp = co_await client_.meta().Call<meta::SymlinkRsp>(meta::META_SYMLINK, r);
+    if (rsp.ok() && rsp->has_parent()) RememberDir(rsp->parent());
+    NamespaceChanged(r.path().parent(), r.path().path(), rsp.status(),
+                     rsp.ok() ? &rsp->inode() : nullptr);
     if (!rsp.ok()) {
       reply::Err(req, Errno(rsp.status()));
     } else {
@@ -143,6 +215,10 @@ void FuseFs::Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_in
   r.set_no_replace((flags & RENAME_NOREPLACE) != 0);
   Spawn([this, req, r]() -> awaitable<void> {
     auto rsp = co_await client_.meta().Call<meta::RenameRsp>(meta::META_RENAME, r);
+    if (rsp.ok() && rsp->has_src_parent()) RememberDir(rsp->src_parent());
+    if (rsp.ok() && rsp->has_dst_parent()) RememberDir(rsp->dst_parent());
+    NamespaceChanged(r.src().parent(), r.src().path(), rsp.status(), nullptr);
+    lookahead_.Forget(r.dst().parent());  // what the new name points to is not in the reply
     reply::Err(req, rsp.ok() ? 0 : Errno(rsp.status()));
   });
 }
@@ -154,6 +230,9 @@ void FuseFs::Link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const ch
   *r.mutable_new_path() = At(newparent, newname);
   Spawn([this, req, r]() -> awaitable<void> {
     auto rsp = co_await client_.meta().Call<meta::LinkRsp>(meta::META_LINK, r);
+    if (rsp.ok() && rsp->has_parent()) RememberDir(rsp->parent());
+    NamespaceChanged(r.new_path().parent(), r.new_path().path(), rsp.status(),
+                     rsp.ok() ? &rsp->inode() : nullptr);
     if (!rsp.ok()) {
       reply::Err(req, Errno(rsp.status()));
     } else {

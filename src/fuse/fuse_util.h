@@ -116,6 +116,10 @@ namespace asio = boost::asio;
 using Clock = std::chrono::steady_clock;
 using net::awaitable;
 
+// The io_context of the calling thread when it is the one reading /dev/fuse (fuse_threads = 0),
+// else null: requests it reads run their coroutines on it, so they never change threads.
+extern thread_local boost::asio::io_context* tls_fuse_reader;
+
 inline int Errno(const Status& st) {
   int e = st.errno_value();
   return e == 0 ? EIO : e;
@@ -171,15 +175,16 @@ inline DirHandle* Dh(fuse_file_info* fi) { return reinterpret_cast<DirHandle*>(f
 
 template <typename F>
 void FuseFs::Spawn(F&& f) {
-  asio::co_spawn(client_.pool().Next(), std::forward<F>(f), [](std::exception_ptr e) {
-    if (e) {
-      try {
-        std::rethrow_exception(e);
-      } catch (const std::exception& ex) {
-        HF3FS_LOG_ERROR("fuse.handler_threw what=\"{}\"", ex.what());
-      }
-    }
-  });
+  asio::co_spawn(tls_fuse_reader ? *tls_fuse_reader : client_.pool().Next(), std::forward<F>(f),
+                 [](std::exception_ptr e) {
+                   if (e) {
+                     try {
+                       std::rethrow_exception(e);
+                     } catch (const std::exception& ex) {
+                       HF3FS_LOG_ERROR("fuse.handler_threw what=\"{}\"", ex.what());
+                     }
+                   }
+                 });
 }
 
 }  // namespace hf3fs::fuse

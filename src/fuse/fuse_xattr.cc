@@ -16,6 +16,7 @@ void FuseFs::Setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const ch
   r.set_flags(flags);
   Spawn([this, req, r]() -> awaitable<void> {
     auto rsp = co_await client_.meta().Call<meta::SetXattrRsp>(meta::META_SET_XATTR, r);
+    ForgetDir(r.path().parent());  // an ACL may have changed the mode
     reply::Err(req, rsp.ok() ? 0 : Errno(rsp.status()));
   });
 }
@@ -71,6 +72,7 @@ void FuseFs::Removexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
   r.set_name(name);
   Spawn([this, req, r]() -> awaitable<void> {
     auto rsp = co_await client_.meta().Call<meta::RemoveXattrRsp>(meta::META_REMOVE_XATTR, r);
+    ForgetDir(r.path().parent());
     reply::Err(req, rsp.ok() ? 0 : Errno(rsp.status()));
   });
 }

@@ -33,6 +33,10 @@ struct MetaSection : config::Section {
       this, "heartbeat_interval", 1s, "how often heartbeats go to mgmtd", {.min = Duration(10ms)}};
   config::Item<uint32_t> offload_threads{
       this, "offload_threads", 8, "threads running KV transactions", {.min = 1, .max = 256}};
+  config::Item<bool> inline_ops{
+      this, "inline_ops", true,
+      "with an embedded KV store (memory, or rocksdb in window durability) run short operations "
+      "on the io thread that received them instead of handing them to the offload threads"};
   config::Item<Duration> gc_delay{this,
                                   "gc_delay",
                                   5min,

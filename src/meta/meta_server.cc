@@ -45,6 +45,12 @@ MetaServer::MetaServer(MetaConfig& config, net::ServerRuntime& runtime,
       service_(ctx_, pool_) {
   // Requests that need storage wait for it rather than skip it (the RPC server starts first).
   if (!config_.meta.mgmtd.Get().empty()) service_.ExpectStorage();
+  // Inline only where a transaction never waits on a disk or a network: the memory store, and
+  // RocksDB when commits are not flushed one by one.
+  std::string_view backend = engine_->backend();
+  bool fast_store = backend == "memory" ||
+                    (backend == "rocksdb" && config_.kv.durability.Get() == "window");
+  service_.SetInline(config_.meta.inline_ops.Get() && fast_store);
   service_.Register(runtime_.registry());
 }
 

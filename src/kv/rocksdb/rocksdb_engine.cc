@@ -300,6 +300,11 @@ Result<std::unique_ptr<Engine>> OpenRocksDbEngine(const RocksDbEngineOptions& op
   table.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   ro.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  // Most point reads of meta miss (a name that does not exist yet, an idempotency record of a
+  // first attempt): a bloom filter over the memtable's keys answers those without walking its
+  // skip list, which otherwise took ~15 % of a meta server's CPU during creates.
+  ro.memtable_whole_key_filtering = true;
+  ro.memtable_prefix_bloom_size_ratio = 0.05;
 
   rocksdb::DB* db = nullptr;
   auto s = rocksdb::DB::Open(ro, options.path, &db);

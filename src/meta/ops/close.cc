@@ -10,48 +10,73 @@ namespace hf3fs::meta {
 
 namespace {
 
+Result<CloseRsp> FinishIn(kv::Transaction& txn, const CloseReq& req, bool end_session) {
+  InodeId id(req.inode_id());
+  HF3FS_TRY_ASSIGN(auto inode, store::GetInode(txn, id));
+  if (!inode) return MakeStatus(StatusCode::kMetaStaleInode, "inode {} is gone", id.value());
+  if (req.session_id() != 0) {
+    auto key = store::SessionKey(id, req.session_id());
+    HF3FS_TRY_ASSIGN(auto s, txn.Get(key));
+    if (!s) {
+      return MakeStatus(StatusCode::kMetaBadSession, "no write session {} on inode {}",
+                        req.session_id(), id.value());
+    }
+    if (end_session) HF3FS_TRY(txn.Clear(key));
+  }
+  bool changed = false;
+  if (req.has_length_hint() && req.truncate_version() == inode->truncate_version() &&
+      req.length_hint() > inode->length()) {
+    // Written data is accounted, never refused: it is already on the storage nodes.
+    HF3FS_TRY(quota::Charge(txn, inode->quota_dirs(),
+                            static_cast<int64_t>(req.length_hint() - inode->length()), 0, false));
+    inode->set_length(req.length_hint());
+    changed = true;
+  }
+  if (req.mtime_ns() != 0) {
+    inode->set_mtime_ns(req.mtime_ns());
+    inode->set_ctime_ns(std::max(inode->ctime_ns(), req.mtime_ns()));
+    changed = true;
+  }
+  if (req.atime_ns() != 0) {
+    inode->set_atime_ns(req.atime_ns());
+    changed = true;
+  }
+  if (changed) HF3FS_TRY(store::PutInode(txn, *inode));
+  CloseRsp rsp;
+  *rsp.mutable_inode() = std::move(*inode);
+  return rsp;
+}
+
 Result<CloseRsp> Finish(OpContext& ctx, const CloseReq& req, bool end_session) {
   return kv::RunTransaction(ctx.engine, ctx.retry, [&](kv::Transaction& txn) -> Result<CloseRsp> {
-    InodeId id(req.inode_id());
-    HF3FS_TRY_ASSIGN(auto inode, store::GetInode(txn, id));
-    if (!inode) return MakeStatus(StatusCode::kMetaStaleInode, "inode {} is gone", id.value());
-    if (req.session_id() != 0) {
-      auto key = store::SessionKey(id, req.session_id());
-      HF3FS_TRY_ASSIGN(auto s, txn.Get(key));
-      if (!s) {
-        return MakeStatus(StatusCode::kMetaBadSession, "no write session {} on inode {}",
-                          req.session_id(), id.value());
-      }
-      if (end_session) HF3FS_TRY(txn.Clear(key));
-    }
-    bool changed = false;
-    if (req.has_length_hint() && req.truncate_version() == inode->truncate_version() &&
-        req.length_hint() > inode->length()) {
-      // Written data is accounted, never refused: it is already on the storage nodes.
-      HF3FS_TRY(quota::Charge(txn, inode->quota_dirs(),
-                              static_cast<int64_t>(req.length_hint() - inode->length()), 0, false));
-      inode->set_length(req.length_hint());
-      changed = true;
-    }
-    if (req.mtime_ns() != 0) {
-      inode->set_mtime_ns(req.mtime_ns());
-      inode->set_ctime_ns(std::max(inode->ctime_ns(), req.mtime_ns()));
-      changed = true;
-    }
-    if (req.atime_ns() != 0) {
-      inode->set_atime_ns(req.atime_ns());
-      changed = true;
-    }
-    if (changed) HF3FS_TRY(store::PutInode(txn, *inode));
-    CloseRsp rsp;
-    *rsp.mutable_inode() = std::move(*inode);
-    return rsp;
+    return FinishIn(txn, req, end_session);
   });
 }
 
 }  // namespace
 
 Result<CloseRsp> Close(OpContext& ctx, const CloseReq& req) { return Finish(ctx, req, true); }
+
+Result<CloseBatchRsp> CloseBatch(OpContext& ctx, const CloseBatchReq& req) {
+  if (req.closes_size() > 1024) {
+    return MakeStatus(StatusCode::kInvalidArgument, "{} closes in one batch (at most 1024)",
+                      req.closes_size());
+  }
+  CloseBatchRsp rsp;
+  Status all = kv::RunTransaction(ctx.engine, ctx.retry, [&](kv::Transaction& txn) -> Status {
+    for (const auto& c : req.closes()) HF3FS_TRY(FinishIn(txn, c, true).status());
+    return Status::Ok();
+  });
+  if (all.ok()) {
+    for (int i = 0; i < req.closes_size(); ++i) rsp.add_codes(0);
+    return rsp;
+  }
+  // One of them fails (e.g. its inode is gone): each on its own, so the others still end.
+  for (const auto& c : req.closes()) {
+    rsp.add_codes(static_cast<uint32_t>(Close(ctx, c).status().code()));
+  }
+  return rsp;
+}
 Result<CloseRsp> Sync(OpContext& ctx, const CloseReq& req) {
   HF3FS_TRY_ASSIGN(auto rsp, Finish(ctx, req, false));
   if (req.durable()) HF3FS_TRY(ctx.engine.Sync());

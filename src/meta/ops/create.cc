@@ -28,6 +28,7 @@ Result<CreateRsp> CreateNew(OpContext& ctx, kv::Transaction& txn, const CreateRe
   // write it: open(O_CREAT|O_WRONLY, 0444) succeeds on Linux).
   CreateRsp rsp;
   rsp.set_created(true);
+  *rsp.mutable_parent() = p.dir;
   if ((req.flags() & O_ACCMODE) != O_RDONLY) {
     WriteSession s;
     s.set_client_id(req.ids().client_id());

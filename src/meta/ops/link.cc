@@ -29,6 +29,7 @@ Result<LinkRsp> Link(OpContext& ctx, const LinkReq& req) {
         HF3FS_TRY(store::PutEntry(txn, InodeId(p.dir.id()), p.name, inode));
         LinkRsp rsp;
         *rsp.mutable_inode() = std::move(inode);
+        *rsp.mutable_parent() = p.dir;
         return rsp;
       });
 }

@@ -73,6 +73,7 @@ Result<MkdirRsp> Mkdir(OpContext& ctx, const MkdirReq& req) {
         HF3FS_TRY(CheckCanAddEntry(req.user(), p));
         HF3FS_TRY_ASSIGN(InodeId new_id, AllocateOnce(ctx, id));
         HF3FS_TRY_ASSIGN(*rsp.mutable_inode(), MakeOne(ctx, txn, req, p, new_id));
+        *rsp.mutable_parent() = p.dir;
         return rsp;
       });
 }

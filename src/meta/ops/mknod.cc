@@ -41,6 +41,7 @@ Result<MknodRsp> Mknod(OpContext& ctx, const MknodReq& req) {
         HF3FS_TRY(store::PutEntry(txn, InodeId(p.dir.id()), p.name, inode));
         MknodRsp rsp;
         *rsp.mutable_inode() = std::move(inode);
+        *rsp.mutable_parent() = p.dir;
         return rsp;
       });
 }

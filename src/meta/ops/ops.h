@@ -51,6 +51,7 @@ Result<CreateRsp> Create(OpContext& ctx, const CreateReq& req);                 
 Result<OpenRsp> Open(OpContext& ctx, const OpenReq& req);                          // open.cc
 Result<CloseRsp> Close(OpContext& ctx, const CloseReq& req);                       // close.cc
 Result<CloseRsp> Sync(OpContext& ctx, const CloseReq& req);                        // close.cc
+Result<CloseBatchRsp> CloseBatch(OpContext& ctx, const CloseBatchReq& req);        // close.cc
 Result<MkdirRsp> Mkdir(OpContext& ctx, const MkdirReq& req);                       // mkdir.cc
 Result<SymlinkRsp> Symlink(OpContext& ctx, const SymlinkReq& req);                 // symlink.cc
 Result<ReadlinkRsp> Readlink(OpContext& ctx, const ReadlinkReq& req);              // readlink.cc

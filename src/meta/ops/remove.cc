@@ -63,7 +63,9 @@ Result<RemoveRsp> RemoveTxn(OpContext& ctx, kv::Transaction& txn, const RemoveRe
   bool other_links = victim.type() != INODE_DIRECTORY && victim.nlink() > 1;
   if (req.to_trash() && !other_links) {
     HF3FS_TRY(MoveToTrash(ctx, txn, req.user(), p, std::move(victim), trash_ids));
-    return RemoveRsp();
+    RemoveRsp rsp;
+    *rsp.mutable_parent() = p.dir;
+    return rsp;
   }
   HF3FS_TRY(txn.Clear(store::EntryKey(InodeId(p.dir.id()), p.name)));
   if (req.kind() == REMOVE_RECURSIVE) {
@@ -71,7 +73,9 @@ Result<RemoveRsp> RemoveTxn(OpContext& ctx, kv::Transaction& txn, const RemoveRe
   } else {
     HF3FS_TRY(DropLink(ctx, txn, std::move(victim)));
   }
-  return RemoveRsp();
+  RemoveRsp rsp;
+  *rsp.mutable_parent() = p.dir;
+  return rsp;
 }
 
 }  // namespace

@@ -97,7 +97,10 @@ Result<RenameRsp> RenameTxn(OpContext& ctx, kv::Transaction& txn, const RenameRe
     HF3FS_TRY(CheckAccess(req.user(), s.moved, kMayWrite));  // its ".." changes
   }
   HF3FS_TRY(Apply(ctx, txn, s));
-  return RenameRsp();
+  RenameRsp rsp;
+  *rsp.mutable_src_parent() = s.src.dir;
+  *rsp.mutable_dst_parent() = s.dst.dir;
+  return rsp;
 }
 
 }  // namespace

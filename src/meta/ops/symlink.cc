@@ -26,6 +26,7 @@ Result<SymlinkRsp> Symlink(OpContext& ctx, const SymlinkReq& req) {
         HF3FS_TRY(store::PutEntry(txn, InodeId(p.dir.id()), p.name, inode));
         SymlinkRsp rsp;
         *rsp.mutable_inode() = std::move(inode);
+        *rsp.mutable_parent() = p.dir;
         return rsp;
       });
 }

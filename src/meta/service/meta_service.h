@@ -26,8 +26,16 @@ namespace hf3fs::meta {
 class MetaService {
  public:
   // `ctx` and `pool` must outlive the registry the service is registered on.
-  MetaService(OpContext& ctx, net::OffloadPool& pool) : ctx_(ctx), pool_(pool) {}
+  MetaService(OpContext& ctx, net::OffloadPool& pool) : ctx_(ctx), pool_(pool), inline_ctx_(ctx) {
+    inline_ctx_.retry.max_attempts = 1;
+  }
   void Register(net::ServiceRegistry& registry);
+
+  // Runs short operations on the io thread that received them, one attempt, before falling back
+  // to the offload pool (with retries) when that attempt fails retryably. Only for stores whose
+  // calls take microseconds: the embedded ones in window durability, where a commit is a WAL
+  // write(2) and no flush. Saves two thread hand-offs per request (docs/design/0009).
+  void SetInline(bool on) { inline_ = on; }
 
   // Requests that need storage fail with kUnavailable until SetStorage is called.
   void ExpectStorage() { expect_storage_ = true; }
@@ -37,7 +45,11 @@ class MetaService {
  private:
   template <typename Req, typename Rsp>
   void Add(net::ServiceRegistry& r, uint32_t method, std::string name,
-           Result<Rsp> (*op)(OpContext&, const Req&));
+           Result<Rsp> (*op)(OpContext&, const Req&), bool may_inline = true);
+  // Runs `op`: inline first when allowed (see SetInline), else or then on the pool.
+  template <typename Req, typename Rsp>
+  net::awaitable<Result<Rsp>> RunOp(Result<Rsp> (*op)(OpContext&, const Req&), const Req& req,
+                                    bool may_inline);
   template <typename Req, typename Rsp, typename Prepare>
   void AddWithStorage(net::ServiceRegistry& r, uint32_t method, std::string name,
                       Result<Rsp> (*op)(OpContext&, const Req&), Prepare prepare);
@@ -52,6 +64,8 @@ class MetaService {
 
   OpContext& ctx_;
   net::OffloadPool& pool_;
+  OpContext inline_ctx_;  // ctx_ with a single attempt per transaction
+  bool inline_ = false;
   bool expect_storage_ = false;
   std::atomic<StorageOps*> storage_{nullptr};
 };
