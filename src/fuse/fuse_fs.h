@@ -69,12 +69,16 @@ struct FileHandle {
   bool released = false;
 };
 
+// An open directory: the entries listed so far. Shared by the requests on it and the prefetch
+// of its next page, so that a releasedir never frees it under them.
 struct DirHandle {
-  std::mutex mu;
+  std::mutex mu;  // guards the fields below
   uint64_t parent = 1;
+  meta::UserInfo user;                      // who opened it: pages are listed with their rights
   std::vector<meta::ReaddirEntry> entries;  // fetched so far
   bool has_more = true;
   std::string cursor;
+  net::AsyncMutex fetch;  // one page fetch at a time
 };
 
 class UsrbioServer;
@@ -126,6 +130,10 @@ class FuseFs {
   void Opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
   void Readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi,
                bool plus);
+  // Lists pages of the directory until entry `want` + 64 is known (or the end): readdirplus pages
+  // of 128 entries with inodes, readdir pages of 4096 names without.
+  net::awaitable<Status> FetchDir(std::shared_ptr<DirHandle> d, uint64_t ino, bool plus,
+                                  size_t want);
   void Releasedir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
   void Statfs(fuse_req_t req, fuse_ino_t ino);
   void Setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,

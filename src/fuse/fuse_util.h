@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
 #include <chrono>
 #include <cstring>
 
@@ -171,20 +172,27 @@ inline timespec FromNs(int64_t ns) {
 }
 
 inline FileHandle* Fh(fuse_file_info* fi) { return reinterpret_cast<FileHandle*>(fi->fh); }
-inline DirHandle* Dh(fuse_file_info* fi) { return reinterpret_cast<DirHandle*>(fi->fh); }
+// fi->fh of a directory: a heap-allocated std::shared_ptr<DirHandle> (Releasedir deletes it).
+inline std::shared_ptr<DirHandle>& Dh(fuse_file_info* fi) {
+  return *reinterpret_cast<std::shared_ptr<DirHandle>*>(fi->fh);
+}
 
 template <typename F>
 void FuseFs::Spawn(F&& f) {
-  asio::co_spawn(tls_fuse_reader ? *tls_fuse_reader : client_.pool().Next(), std::forward<F>(f),
-                 [](std::exception_ptr e) {
-                   if (e) {
-                     try {
-                       std::rethrow_exception(e);
-                     } catch (const std::exception& ex) {
-                       HF3FS_LOG_ERROR("fuse.handler_threw what=\"{}\"", ex.what());
-                     }
-                   }
-                 });
+  auto& ctx = tls_fuse_reader ? *tls_fuse_reader : client_.pool().Next();
+  // Always posted, never started inline: a caller on the io thread itself (the FUSE reader) may
+  // hold a mutex the coroutine takes.
+  asio::post(ctx, [&ctx, fn = std::forward<F>(f)]() mutable {
+    asio::co_spawn(ctx, std::move(fn), [](std::exception_ptr e) {
+      if (e) {
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+          HF3FS_LOG_ERROR("fuse.handler_threw what=\"{}\"", ex.what());
+        }
+      }
+    });
+  });
 }
 
 }  // namespace hf3fs::fuse
