@@ -34,7 +34,8 @@ awaitable<Status> StorageService::ListChunkMeta(const ListChunkMetaReq& req,
   chunk::ChunkId begin(req.begin()), end(req.end());
   auto page = co_await Disk([&] { return t.engine->ListMeta(t.id, begin, end, limit); });
   if (!page.ok()) co_return page.status();
-  for (const auto& m : page->metas) *rsp.add_metas() = ToProto(m);
+  uint64_t durable = t.engine->durable_epoch();
+  for (const auto& m : page->metas) *rsp.add_metas() = ToProto(m, durable);
   rsp.set_more(page->more);
   if (page->more) rsp.set_next(page->next.bytes());
   co_return Status::Ok();
