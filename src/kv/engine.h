@@ -50,6 +50,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -101,6 +102,14 @@ class Transaction {
   virtual Status Clear(std::string_view key) = 0;
   // Removes every key in [begin, end); keys Set afterwards in this transaction survive.
   virtual Status ClearRange(std::string_view begin, std::string_view end) = 0;
+
+  // A hint: reads `keys` ahead in one round trip where the backend has round trips
+  // (PostgreSQL), so that later Get/SnapshotGet calls of them cost none (with the same read
+  // conflicts). Backends without round trips ignore it.
+  virtual Status Prefetch(std::span<const std::string> keys) {
+    (void)keys;
+    return Status::Ok();
+  }
 
   virtual Status AddReadConflict(std::string_view key) = 0;
   virtual Status AddReadConflictRange(std::string_view begin, std::string_view end) = 0;

@@ -12,6 +12,7 @@ namespace {
 constexpr Oid kByteaOid = 17;
 constexpr Oid kInt8Oid = 20;
 constexpr Oid kTextOid = 25;
+constexpr Oid kByteaArrayOid = 1001;
 
 struct StmtDef {
   const char* name;
@@ -46,6 +47,8 @@ const std::array<StmtDef, static_cast<size_t>(Stmt::kCount)>& StmtDefs() {
        "SELECT pg_current_xact_id()::text",
        {kByteaOid, kByteaOid}},
       {"kv_xact_status", "SELECT pg_xact_status($1::text::xid8)", {kTextOid}},
+      {"kv_get_many", "SELECT key, value FROM {0} WHERE key = ANY($1)", {kByteaArrayOid}},
+      {"kv_xact_id", "SELECT pg_current_xact_id()::text", {}},
   }};
   return defs;
 }
@@ -153,44 +156,132 @@ Status PgConnection::Command(const char* sql) {
   return Status::Ok();
 }
 
-Result<PgResultPtr> PgConnection::Query(Stmt stmt, const std::vector<PgParam>& params) {
-  const auto& def = StmtDefs()[static_cast<size_t>(stmt)];
-  constexpr size_t kMaxParams = 3;
-  HF3FS_CHECK(params.size() == def.types.size() && params.size() <= kMaxParams);
+namespace {
+
+// Parameters laid out for libpq (the arrays point into the params and into int8_bufs).
+struct Encoded {
+  static constexpr size_t kMaxParams = 3;
   const char* values[kMaxParams];
   int lengths[kMaxParams];
   int formats[kMaxParams];
   char int8_bufs[kMaxParams][8];
+};
+
+void Encode(const std::vector<PgParam>& params, Encoded& e) {
+  HF3FS_CHECK(params.size() <= Encoded::kMaxParams);
   for (size_t i = 0; i < params.size(); ++i) {
     const auto& p = params[i];
-    formats[i] = p.kind == PgParam::Kind::kText ? 0 : 1;
+    e.formats[i] = p.kind == PgParam::Kind::kText ? 0 : 1;
     switch (p.kind) {
       case PgParam::Kind::kNull:
-        values[i] = nullptr;
-        lengths[i] = 0;
+        e.values[i] = nullptr;
+        e.lengths[i] = 0;
         break;
       case PgParam::Kind::kInt8: {
         // int8 in binary format: 8 bytes, big-endian.
         auto v = static_cast<uint64_t>(p.int8);
-        for (int b = 0; b < 8; ++b) int8_bufs[i][b] = static_cast<char>(v >> (56 - 8 * b));
-        values[i] = int8_bufs[i];
-        lengths[i] = 8;
+        for (int b = 0; b < 8; ++b) e.int8_bufs[i][b] = static_cast<char>(v >> (56 - 8 * b));
+        e.values[i] = e.int8_bufs[i];
+        e.lengths[i] = 8;
         break;
       }
       case PgParam::Kind::kBytes:
       case PgParam::Kind::kText:
         // An empty value must not be sent as a null pointer (that would be SQL NULL).
-        values[i] = p.bytes.data() != nullptr ? p.bytes.data() : "";
-        lengths[i] = static_cast<int>(p.bytes.size());
+        e.values[i] = p.bytes.data() != nullptr ? p.bytes.data() : "";
+        e.lengths[i] = static_cast<int>(p.bytes.size());
         break;
     }
   }
-  PgResultPtr res(PQexecPrepared(conn_, def.name, static_cast<int>(params.size()), values, lengths,
-                                 formats, /*resultFormat=*/1));
+}
+
+void PutBe32(std::string& out, uint32_t v) {
+  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>(v >> shift));
+}
+
+}  // namespace
+
+std::string EncodeByteaArray(const std::vector<std::string_view>& items) {
+  std::string out;
+  PutBe32(out, 1);  // dimensions
+  PutBe32(out, 0);  // no NULL elements
+  PutBe32(out, kByteaOid);
+  PutBe32(out, static_cast<uint32_t>(items.size()));
+  PutBe32(out, 1);  // lower bound
+  for (auto item : items) {
+    PutBe32(out, static_cast<uint32_t>(item.size()));
+    out.append(item);
+  }
+  return out;
+}
+
+Result<PgResultPtr> PgConnection::Query(Stmt stmt, const std::vector<PgParam>& params) {
+  const auto& def = StmtDefs()[static_cast<size_t>(stmt)];
+  HF3FS_CHECK(params.size() == def.types.size());
+  Encoded e;
+  Encode(params, e);
+  PgResultPtr res(PQexecPrepared(conn_, def.name, static_cast<int>(params.size()), e.values,
+                                 e.lengths, e.formats, /*resultFormat=*/1));
   if (!res || PQresultStatus(res.get()) != PGRES_TUPLES_OK) {
     return MapPgError(conn_, res.get(), def.name);
   }
   return res;
+}
+
+Result<std::vector<PgResultPtr>> PgConnection::Pipeline(const std::vector<PipelineStep>& steps) {
+  if (PQenterPipelineMode(conn_) != 1) return MapPgError(conn_, nullptr, "enter pipeline mode");
+  Status sent;
+  for (const auto& step : steps) {
+    int ok;
+    if (step.command != nullptr) {
+      ok = PQsendQueryParams(conn_, step.command, 0, nullptr, nullptr, nullptr, nullptr, 1);
+    } else {
+      const auto& def = StmtDefs()[static_cast<size_t>(step.stmt)];
+      HF3FS_CHECK(step.params.size() == def.types.size());
+      Encoded e;
+      Encode(step.params, e);
+      ok = PQsendQueryPrepared(conn_, def.name, static_cast<int>(step.params.size()), e.values,
+                               e.lengths, e.formats, /*resultFormat=*/1);
+    }
+    if (ok != 1) {
+      sent = MapPgError(conn_, nullptr, "send");
+      break;
+    }
+  }
+  if (sent.ok() && PQpipelineSync(conn_) != 1) sent = MapPgError(conn_, nullptr, "pipeline sync");
+  if (!sent.ok()) {
+    // The connection is in an unknown state: the pool drops it (healthy() may still say ok).
+    PQexitPipelineMode(conn_);
+    return Status(StatusCode::kKvUnavailable, sent.message());
+  }
+  std::vector<PgResultPtr> results;
+  Status first;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    PgResultPtr res(PQgetResult(conn_));
+    if (!res) {
+      if (first.ok()) first = MapPgError(conn_, nullptr, "pipeline");
+      break;
+    }
+    auto status = PQresultStatus(res.get());
+    if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK && first.ok()) {
+      const char* what =
+          steps[i].command ? steps[i].command : StmtDefs()[static_cast<size_t>(steps[i].stmt)].name;
+      first = status == PGRES_PIPELINE_ABORTED
+                  ? Status(StatusCode::kKvBackendError, "postgres pipeline aborted")
+                  : MapPgError(conn_, res.get(), what);
+    }
+    results.push_back(std::move(res));
+    PgResultPtr end(PQgetResult(conn_));  // each query's results end with a null
+  }
+  // The final PGRES_PIPELINE_SYNC, then leave pipeline mode.
+  while (true) {
+    PgResultPtr res(PQgetResult(conn_));
+    if (!res) break;
+    if (PQresultStatus(res.get()) == PGRES_PIPELINE_SYNC) break;
+  }
+  PQexitPipelineMode(conn_);
+  if (!first.ok()) return first;
+  return results;
 }
 
 }  // namespace hf3fs::kv::pg

@@ -35,6 +35,8 @@ enum class Stmt {
   kClear,       // $1 key -> transaction id
   kClearRange,  // $1 begin, $2 end -> transaction id
   kXactStatus,  // $1 transaction id (text) -> committed | aborted | in progress | NULL
+  kGetMany,     // $1 bytea[] keys -> key, value of those that exist
+  kXactId,      // -> the transaction's id (assigning one)
   kCount,
 };
 
@@ -49,6 +51,17 @@ struct PgParam {
   static PgParam Text(std::string_view t) { return PgParam{Kind::kText, t, 0}; }
   static PgParam Int8(int64_t v) { return PgParam{Kind::kInt8, {}, v}; }
   static PgParam Null() { return PgParam{}; }
+};
+
+// The binary encoding of a one-dimensional bytea[] (for kGetMany's parameter).
+std::string EncodeByteaArray(const std::vector<std::string_view>& items);
+
+// One step of a pipeline: a parameterless command ("BEGIN ...", "COMMIT") or a prepared
+// statement with its parameters.
+struct PipelineStep {
+  const char* command = nullptr;
+  Stmt stmt = Stmt::kGet;
+  std::vector<PgParam> params;
 };
 
 // Maps a failed libpq call (res may be null) to a Status; `what` names the operation.
@@ -77,6 +90,10 @@ class PgConnection {
   // Runs a prepared statement with binary parameters and binary results; ok when it returns
   // tuples.
   Result<PgResultPtr> Query(Stmt stmt, const std::vector<PgParam>& params);
+  // Sends every step at once and reads every answer (libpq pipeline mode): one round trip for
+  // them all. The result of each step, or the first failure (the server skips the steps after
+  // it).
+  Result<std::vector<PgResultPtr>> Pipeline(const std::vector<PipelineStep>& steps);
 
   // False once libpq reports the connection broken.
   bool healthy() const { return PQstatus(conn_) == CONNECTION_OK; }

@@ -2,12 +2,15 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <map>
 #include <mutex>
+#include <span>
 #include <thread>
 #include <vector>
 
 #include "common/logging.h"
 #include "kv/kv_metrics.h"
+#include "kv/occ/write_buffer.h"
 #include "kv/postgres/pg_connection.h"
 
 namespace hf3fs::kv {
@@ -16,6 +19,7 @@ namespace {
 using pg::PgConnection;
 using pg::PgParam;
 using pg::PgResultPtr;
+using pg::PipelineStep;
 using pg::Stmt;
 using Clock = std::chrono::steady_clock;
 
@@ -133,26 +137,56 @@ class PgTransaction final : public Transaction {
     return ReadRange(begin, end, limit, reverse);
   }
 
+  // Writes are kept here and sent with the COMMIT (or before a range read, which must see
+  // them), all in one round trip; point reads of written keys are answered from the buffer.
   Status Set(std::string_view key, std::string_view value) override {
     HF3FS_TRY(CheckWritable(key.size() + value.size()));
     HF3FS_TRY(CheckKey(key));
     HF3FS_TRY(CheckValue(value));
-    return Write(Stmt::kSet, {PgParam::Bytes(key), PgParam::Bytes(value)},
-                 key.size() + value.size());
+    writes_.Set(key, value);
+    write_bytes_ += key.size() + value.size();
+    return Status::Ok();
   }
 
   Status Clear(std::string_view key) override {
     HF3FS_TRY(CheckWritable(key.size()));
     HF3FS_TRY(CheckKey(key));
-    return Write(Stmt::kClear, {PgParam::Bytes(key)}, key.size());
+    writes_.Clear(key);
+    write_bytes_ += key.size();
+    return Status::Ok();
   }
 
   Status ClearRange(std::string_view begin, std::string_view end) override {
     HF3FS_TRY(CheckWritable(begin.size() + end.size()));
     HF3FS_TRY(CheckRangeBounds(begin, end));
     if (begin >= end) return Status::Ok();
-    return Write(Stmt::kClearRange, {PgParam::Bytes(begin), PgParam::Bytes(end)},
-                 begin.size() + end.size());
+    writes_.ClearRange(begin, end);
+    write_bytes_ += begin.size() + end.size();
+    return Status::Ok();
+  }
+
+  Status Prefetch(std::span<const std::string> keys) override {
+    HF3FS_TRY(CheckUsable());
+    std::vector<std::string_view> wanted;
+    size_t bytes = 0;
+    for (const auto& k : keys) {
+      HF3FS_TRY(CheckKey(k));
+      const std::string* v;
+      if (writes_.Find(k, &v) != occ::WriteBuffer::Lookup::kNotWritten) continue;
+      if (cache_.count(k) != 0) continue;
+      wanted.push_back(k);
+      bytes += 2 * k.size() + 1;
+    }
+    if (wanted.empty()) return Status::Ok();
+    HF3FS_TRY(CheckReadRoom(bytes));
+    std::string array = pg::EncodeByteaArray(wanted);
+    HF3FS_TRY_ASSIGN(auto res, Run(Stmt::kGetMany, {PgParam::Bytes(array)}));
+    read_bytes_ += bytes;
+    for (auto k : wanted) cache_.emplace(std::string(k), std::nullopt);
+    for (int r = 0; r < PQntuples(res.get()); ++r) {
+      cache_[std::string(Field(res.get(), r, 0))] = std::string(Field(res.get(), r, 1));
+    }
+    return Status::Ok();
   }
 
   Status AddReadConflict(std::string_view key) override {
@@ -169,7 +203,7 @@ class PgTransaction final : public Transaction {
     HF3FS_TRY(CheckRangeBounds(begin, end));
     if (begin >= end) return Status::Ok();
     HF3FS_TRY(CheckReadRoom(begin.size() + end.size()));
-    HF3FS_TRY(Run(Stmt::kCountRange, {PgParam::Bytes(begin), PgParam::Bytes(end)}));
+    HF3FS_TRY(Run(Stmt::kCountRange, {PgParam::Bytes(begin), PgParam::Bytes(end)}, true));
     read_bytes_ += begin.size() + end.size();
     return Status::Ok();
   }
@@ -181,7 +215,18 @@ class PgTransaction final : public Transaction {
       return failed_;
     }
     auto start = Clock::now();
-    Status st = conn_->Command("COMMIT");
+    Status st;
+    if (begun_ || !writes_.empty()) {
+      // BEGIN (when nothing was sent yet), every buffered write and COMMIT: one round trip.
+      std::vector<PipelineStep> steps;
+      int xid_step = AddBegin(steps);
+      AddWrites(steps);
+      steps.push_back(PipelineStep{.command = "COMMIT"});
+      auto res = conn_->Pipeline(steps);
+      if (res.ok() && xid_step >= 0) TakeXid((*res)[xid_step].get());
+      begun_ = true;
+      if (!res.ok()) st = res.status();
+    }
     if (st.ok() && !xid_.empty() && LoseCommitReply()) {
       st = Status(StatusCode::kKvUnavailable, "injected fault: COMMIT reply lost");
     }
@@ -203,12 +248,8 @@ class PgTransaction final : public Transaction {
     Close();
   }
 
-  Status Begin() {
-    Status st = conn_->Command(options_.read_only ? "BEGIN ISOLATION LEVEL SERIALIZABLE, READ ONLY"
-                                                  : "BEGIN ISOLATION LEVEL SERIALIZABLE");
-    if (!st.ok()) Fail(st);
-    return st;
-  }
+  // The BEGIN travels with the first statement (or with the COMMIT): no round trip of its own.
+  Status Begin() { return Status::Ok(); }
 
  private:
   Status CheckOpen() const {
@@ -242,23 +283,85 @@ class PgTransaction final : public Transaction {
     return Status::Ok();
   }
 
-  // Runs a statement; a failure poisons the transaction (PostgreSQL aborted it).
-  Result<PgResultPtr> Run(Stmt stmt, const std::vector<PgParam>& params) {
-    auto res = conn_->Query(stmt, params);
-    if (!res.ok()) Fail(res.status());
-    return res;
+  // BEGIN, when it was not sent yet; a transaction that may write also learns its id at once,
+  // so that a COMMIT whose reply is lost can be resolved (pg_xact_status). Returns the index of
+  // the step that answers the id, or -1.
+  int AddBegin(std::vector<PipelineStep>& steps) {
+    if (begun_) return -1;
+    if (options_.read_only) {
+      steps.push_back(PipelineStep{.command = "BEGIN ISOLATION LEVEL SERIALIZABLE, READ ONLY"});
+      return -1;
+    }
+    steps.push_back(PipelineStep{.command = "BEGIN ISOLATION LEVEL SERIALIZABLE"});
+    steps.push_back(PipelineStep{.stmt = Stmt::kXactId});
+    return static_cast<int>(steps.size()) - 1;
   }
 
-  Status Write(Stmt stmt, const std::vector<PgParam>& params, size_t bytes) {
-    HF3FS_TRY_ASSIGN(auto res, Run(stmt, params));
-    if (xid_.empty() && PQntuples(res.get()) == 1) xid_ = std::string(Field(res.get(), 0, 0));
-    write_bytes_ += bytes;
-    return Status::Ok();
+  // The buffered writes as statements, in the order that reproduces the calls: cleared ranges,
+  // then point writes (occ::WriteBuffer). The parameters point into writes_.
+  void AddWrites(std::vector<PipelineStep>& steps) {
+    for (const auto& [begin, end] : writes_.cleared()) {
+      steps.push_back(PipelineStep{.stmt = Stmt::kClearRange,
+                                   .params = {PgParam::Bytes(begin), PgParam::Bytes(end)}});
+    }
+    for (const auto& [key, value] : writes_.points()) {
+      if (value) {
+        steps.push_back(PipelineStep{.stmt = Stmt::kSet,
+                                     .params = {PgParam::Bytes(key), PgParam::Bytes(*value)}});
+      } else {
+        steps.push_back(PipelineStep{.stmt = Stmt::kClear, .params = {PgParam::Bytes(key)}});
+      }
+    }
+  }
+
+  void TakeXid(PGresult* res) {
+    if (xid_.empty() && PQntuples(res) == 1) xid_ = std::string(Field(res, 0, 0));
+  }
+
+  // Runs a statement (after BEGIN when none was sent yet, and after the buffered writes when
+  // `flush`, all in one round trip); a failure poisons the transaction (PostgreSQL aborted it).
+  Result<PgResultPtr> Run(Stmt stmt, std::vector<PgParam> params, bool flush = false) {
+    std::vector<PipelineStep> steps;
+    int xid_step = AddBegin(steps);
+    size_t first_write = steps.size();
+    if (flush) AddWrites(steps);
+    size_t writes = steps.size() - first_write;
+    steps.push_back(PipelineStep{.stmt = stmt, .params = std::move(params)});
+    Result<PgResultPtr> out = Status(StatusCode::kInternal, "no result");
+    if (steps.size() == 1) {
+      out = conn_->Query(stmt, steps[0].params);
+    } else {
+      auto res = conn_->Pipeline(steps);
+      if (res.ok()) {
+        if (xid_step >= 0) TakeXid((*res)[xid_step].get());
+        out = std::move(res->back());
+      } else {
+        out = res.status();
+      }
+    }
+    begun_ = true;
+    if (!out.ok()) {
+      Fail(out.status());
+    } else if (writes > 0) {
+      writes_ = occ::WriteBuffer();
+      cache_.clear();  // values read before the writes may be stale now
+    }
+    return out;
   }
 
   Result<std::optional<std::string>> ReadKey(std::string_view key) {
     HF3FS_TRY(CheckUsable());
     HF3FS_TRY(CheckKey(key));
+    const std::string* own = nullptr;
+    switch (writes_.Find(key, &own)) {
+      case occ::WriteBuffer::Lookup::kValue:
+        return std::optional<std::string>(*own);
+      case occ::WriteBuffer::Lookup::kCleared:
+        return std::optional<std::string>();
+      case occ::WriteBuffer::Lookup::kNotWritten:
+        break;
+    }
+    if (auto it = cache_.find(key); it != cache_.end()) return it->second;
     HF3FS_TRY(CheckReadRoom(2 * key.size() + 1));
     HF3FS_TRY_ASSIGN(auto res, Run(Stmt::kGet, {PgParam::Bytes(key)}));
     read_bytes_ += 2 * key.size() + 1;
@@ -276,7 +379,8 @@ class PgTransaction final : public Transaction {
     // One row past the limit decides has_more (the same rows the OCC backends examine).
     PgParam lim = limit == 0 ? PgParam::Null() : PgParam::Int8(int64_t{limit} + 1);
     HF3FS_TRY_ASSIGN(auto res, Run(reverse ? Stmt::kRangeDesc : Stmt::kRangeAsc,
-                                   {PgParam::Bytes(begin), PgParam::Bytes(end), lim}));
+                                   {PgParam::Bytes(begin), PgParam::Bytes(end), lim},
+                                   /*flush=*/true));
     read_bytes_ += begin.size() + end.size();
     int rows = PQntuples(res.get());
     result.has_more = limit != 0 && static_cast<uint32_t>(rows) > limit;
@@ -377,6 +481,9 @@ class PgTransaction final : public Transaction {
   std::string xid_;  // the transaction id, once it wrote
   uint64_t write_bytes_ = 0;
   uint64_t read_bytes_ = 0;
+  bool begun_ = false;                                                    // BEGIN was sent
+  occ::WriteBuffer writes_;                                               // not sent yet
+  std::map<std::string, std::optional<std::string>, std::less<>> cache_;  // Prefetch results
 };
 
 class PgEngine final : public Engine {

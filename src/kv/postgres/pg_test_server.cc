@@ -26,7 +26,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-
 // Waits for `pid` to exit; true when it did within `timeout`.
 bool WaitExit(pid_t pid, std::chrono::milliseconds timeout, int* wstatus) {
   auto deadline = Clock::now() + timeout;

@@ -47,12 +47,18 @@ Result<InodeId> AllocateOnce(OpContext& ctx, std::optional<InodeId>& id);
 // Runs `fn` as one transaction, deduplicated by `ids` (client id 0: not deduplicated): a request
 // whose (client id, request id) already committed gets the stored reply and nothing is done again;
 // otherwise the reply of a successful `fn` is stored in the same transaction.
+// `prefetch`: keys `fn` reads first, read ahead together with the idempotency record (one round
+// trip on PostgreSQL).
 template <typename Rsp, typename Fn>
-Result<Rsp> RunIdempotent(OpContext& ctx, const RequestIds& ids, MetaMethod method, Fn&& fn) {
+Result<Rsp> RunIdempotent(OpContext& ctx, const RequestIds& ids, MetaMethod method, Fn&& fn,
+                          std::vector<std::string> prefetch = {}) {
   return kv::RunTransaction(ctx.engine, ctx.retry, [&](kv::Transaction& txn) -> Result<Rsp> {
     std::string key;
     if (ids.client_id() != 0) {
       key = store::IdempotencyKey(ids.client_id(), ids.request_id());
+      std::vector<std::string> keys = prefetch;
+      keys.push_back(key);
+      HF3FS_TRY(txn.Prefetch(keys));
       HF3FS_TRY_ASSIGN(auto rec, store::Get<IdempotencyRecord>(txn, key));
       if (rec) {
         Rsp rsp;

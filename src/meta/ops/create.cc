@@ -46,7 +46,8 @@ Result<CreateRsp> CreateNew(OpContext& ctx, kv::Transaction& txn, const CreateRe
 Result<CreateRsp> Create(OpContext& ctx, const CreateReq& req) {
   std::optional<InodeId> id;
   return RunIdempotent<CreateRsp>(
-      ctx, req.ids(), META_CREATE, [&](kv::Transaction& txn) -> Result<CreateRsp> {
+      ctx, req.ids(), META_CREATE,
+      [&](kv::Transaction& txn) -> Result<CreateRsp> {
         Resolver r(txn, req.user(), ctx.limits);
         HF3FS_TRY_ASSIGN(auto p, r.Parent(req.path()));
         bool exists = p.kind != LastKind::kNormal || p.entry.has_value();
@@ -67,7 +68,8 @@ Result<CreateRsp> Create(OpContext& ctx, const CreateReq& req) {
         *rsp.mutable_inode() = std::move(*opened.mutable_inode());
         rsp.set_session_id(opened.session_id());
         return rsp;
-      });
+      },
+      PrefetchKeys(req.path()));
 }
 
 }  // namespace hf3fs::meta

@@ -7,7 +7,8 @@ namespace hf3fs::meta {
 
 Result<LinkRsp> Link(OpContext& ctx, const LinkReq& req) {
   return RunIdempotent<LinkRsp>(
-      ctx, req.ids(), META_LINK, [&](kv::Transaction& txn) -> Result<LinkRsp> {
+      ctx, req.ids(), META_LINK,
+      [&](kv::Transaction& txn) -> Result<LinkRsp> {
         Resolver r(txn, req.user(), ctx.limits);
         HF3FS_TRY_ASSIGN(auto inode, r.Resolve(req.old_path(), false));
         HF3FS_TRY_ASSIGN(auto p, r.Parent(req.new_path()));
@@ -31,7 +32,8 @@ Result<LinkRsp> Link(OpContext& ctx, const LinkReq& req) {
         *rsp.mutable_inode() = std::move(inode);
         *rsp.mutable_parent() = p.dir;
         return rsp;
-      });
+      },
+      PrefetchKeys(req.new_path()));
 }
 
 }  // namespace hf3fs::meta

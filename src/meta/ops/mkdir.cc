@@ -12,8 +12,8 @@ Result<Inode> MakeOne(OpContext& ctx, kv::Transaction& txn, const MkdirReq& req,
                       const ParentLookup& p, InodeId id) {
   HF3FS_TRY(CheckCanAddEntry(req.user(), p));
   // As vfs_mkdir: only the permission and sticky bits of the request count.
-  Inode inode = NewInode(ctx, id, INODE_DIRECTORY, req.mode() & 01777, req.user(), p.dir,
-                         req.umask());
+  Inode inode =
+      NewInode(ctx, id, INODE_DIRECTORY, req.mode() & 01777, req.user(), p.dir, req.umask());
   inode.set_parent(p.dir.id());
   inode.set_name(p.name);
   *inode.mutable_default_layout() =
@@ -62,7 +62,8 @@ Result<MkdirRsp> Mkdir(OpContext& ctx, const MkdirReq& req) {
   std::optional<InodeId> id;
   std::vector<InodeId> ids;
   return RunIdempotent<MkdirRsp>(
-      ctx, req.ids(), META_MKDIR, [&](kv::Transaction& txn) -> Result<MkdirRsp> {
+      ctx, req.ids(), META_MKDIR,
+      [&](kv::Transaction& txn) -> Result<MkdirRsp> {
         MkdirRsp rsp;
         if (req.recursive()) {
           HF3FS_TRY_ASSIGN(*rsp.mutable_inode(), MakeAll(ctx, txn, req, ids));
@@ -75,7 +76,8 @@ Result<MkdirRsp> Mkdir(OpContext& ctx, const MkdirReq& req) {
         HF3FS_TRY_ASSIGN(*rsp.mutable_inode(), MakeOne(ctx, txn, req, p, new_id));
         *rsp.mutable_parent() = p.dir;
         return rsp;
-      });
+      },
+      req.recursive() ? std::vector<std::string>() : PrefetchKeys(req.path()));
 }
 
 }  // namespace hf3fs::meta

@@ -25,14 +25,14 @@ Status CheckType(const MknodReq& req) {
 Result<MknodRsp> Mknod(OpContext& ctx, const MknodReq& req) {
   std::optional<InodeId> id;
   return RunIdempotent<MknodRsp>(
-      ctx, req.ids(), META_MKNOD, [&](kv::Transaction& txn) -> Result<MknodRsp> {
+      ctx, req.ids(), META_MKNOD,
+      [&](kv::Transaction& txn) -> Result<MknodRsp> {
         Resolver r(txn, req.user(), ctx.limits);
         HF3FS_TRY_ASSIGN(auto p, r.Parent(req.path()));
         HF3FS_TRY(CheckCanAddEntry(req.user(), p));
         HF3FS_TRY(CheckType(req));
         HF3FS_TRY_ASSIGN(InodeId new_id, AllocateOnce(ctx, id));
-        Inode inode = NewInode(ctx, new_id, req.type(), req.mode(), req.user(), p.dir,
-                               req.umask());
+        Inode inode = NewInode(ctx, new_id, req.type(), req.mode(), req.user(), p.dir, req.umask());
         if (req.type() == INODE_CHAR_DEVICE || req.type() == INODE_BLOCK_DEVICE) {
           inode.set_rdev(req.rdev());
         }
@@ -43,7 +43,8 @@ Result<MknodRsp> Mknod(OpContext& ctx, const MknodReq& req) {
         *rsp.mutable_inode() = std::move(inode);
         *rsp.mutable_parent() = p.dir;
         return rsp;
-      });
+      },
+      PrefetchKeys(req.path()));
 }
 
 }  // namespace hf3fs::meta

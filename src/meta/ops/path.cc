@@ -75,7 +75,19 @@ Result<Inode> Resolver::Step(const Inode& dir, const std::string& name) {
   return next;
 }
 
+std::vector<std::string> PrefetchKeys(const PathAt& at) {
+  const std::string& path = at.path();
+  if (path.empty() || path == "." || path == ".." || path.find('/') != std::string::npos ||
+      path.size() > kMaxNameBytes) {
+    return {};
+  }
+  InodeId dir(at.parent() == 0 ? kRootInodeId.value() : at.parent());
+  return {store::InodeKey(dir), store::EntryKey(dir, path)};
+}
+
 Result<ParentLookup> Resolver::Parent(const PathAt& at) {
+  // One round trip for the two reads below on stores that have round trips (PostgreSQL).
+  if (auto keys = PrefetchKeys(at); !keys.empty()) HF3FS_TRY(txn_.Prefetch(keys));
   HF3FS_TRY_ASSIGN(auto comps, SplitPath(at.path()));
   bool absolute = !at.path().empty() && at.path()[0] == '/';
   ParentLookup p;

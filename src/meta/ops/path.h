@@ -35,6 +35,10 @@ struct ParentLookup {
   std::optional<DirEntry> entry;  // the entry of `name` when it exists (kNormal only)
 };
 
+// The keys resolving `at` reads first when it names one entry of a directory given by id (the
+// directory's inode and the entry): what a FUSE request carries. Empty otherwise.
+std::vector<std::string> PrefetchKeys(const PathAt& at);
+
 class Resolver {
  public:
   Resolver(kv::Transaction& txn, const UserInfo& user, const MetaLimits& limits)

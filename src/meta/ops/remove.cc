@@ -82,9 +82,10 @@ Result<RemoveRsp> RemoveTxn(OpContext& ctx, kv::Transaction& txn, const RemoveRe
 
 Result<RemoveRsp> Remove(OpContext& ctx, const RemoveReq& req) {
   std::vector<InodeId> trash_ids;  // ids of trash directories created on first use
-  return RunIdempotent<RemoveRsp>(ctx, req.ids(), META_REMOVE, [&](kv::Transaction& txn) {
-    return RemoveTxn(ctx, txn, req, trash_ids);
-  });
+  return RunIdempotent<RemoveRsp>(
+      ctx, req.ids(), META_REMOVE,
+      [&](kv::Transaction& txn) { return RemoveTxn(ctx, txn, req, trash_ids); },
+      PrefetchKeys(req.path()));
 }
 
 }  // namespace hf3fs::meta

@@ -108,7 +108,13 @@ Result<RenameRsp> RenameTxn(OpContext& ctx, kv::Transaction& txn, const RenameRe
 Result<RenameRsp> Rename(OpContext& ctx, const RenameReq& req) {
   return RunIdempotent<RenameRsp>(
       ctx, req.ids(), META_RENAME,
-      [&](kv::Transaction& txn) -> Result<RenameRsp> { return RenameTxn(ctx, txn, req); });
+      [&](kv::Transaction& txn) -> Result<RenameRsp> { return RenameTxn(ctx, txn, req); },
+      [&] {
+        auto keys = PrefetchKeys(req.src());
+        auto dst = PrefetchKeys(req.dst());
+        keys.insert(keys.end(), dst.begin(), dst.end());
+        return keys;
+      }());
 }
 
 }  // namespace hf3fs::meta

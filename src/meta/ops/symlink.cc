@@ -12,7 +12,8 @@ Result<SymlinkRsp> Symlink(OpContext& ctx, const SymlinkReq& req) {
   }
   std::optional<InodeId> id;
   return RunIdempotent<SymlinkRsp>(
-      ctx, req.ids(), META_SYMLINK, [&](kv::Transaction& txn) -> Result<SymlinkRsp> {
+      ctx, req.ids(), META_SYMLINK,
+      [&](kv::Transaction& txn) -> Result<SymlinkRsp> {
         Resolver r(txn, req.user(), ctx.limits);
         HF3FS_TRY_ASSIGN(auto p, r.Parent(req.path()));
         HF3FS_TRY(CheckCanAddEntry(req.user(), p));
@@ -28,7 +29,8 @@ Result<SymlinkRsp> Symlink(OpContext& ctx, const SymlinkReq& req) {
         *rsp.mutable_inode() = std::move(inode);
         *rsp.mutable_parent() = p.dir;
         return rsp;
-      });
+      },
+      PrefetchKeys(req.path()));
 }
 
 }  // namespace hf3fs::meta
