@@ -149,7 +149,18 @@ Status PgConnection::Prepare(const std::string& table) {
   return Status::Ok();
 }
 
+Status PgConnection::EndPendingRollback() {
+  if (!rollback_pending_) return Status::Ok();
+  rollback_pending_ = false;
+  PgResultPtr res(PQexec(conn_, "ROLLBACK"));
+  if (!res || PQresultStatus(res.get()) != PGRES_COMMAND_OK) {
+    return MapPgError(conn_, res.get(), "ROLLBACK");
+  }
+  return Status::Ok();
+}
+
 Status PgConnection::Command(const char* sql) {
+  HF3FS_TRY(EndPendingRollback());
   PgResultPtr res(PQexec(conn_, sql));
   if (!res || PQresultStatus(res.get()) != PGRES_COMMAND_OK)
     return MapPgError(conn_, res.get(), sql);
@@ -216,6 +227,10 @@ std::string EncodeByteaArray(const std::vector<std::string_view>& items) {
 }
 
 Result<PgResultPtr> PgConnection::Query(Stmt stmt, const std::vector<PgParam>& params) {
+  if (rollback_pending_) {
+    HF3FS_TRY_ASSIGN(auto results, Pipeline({PipelineStep{.stmt = stmt, .params = params}}));
+    return std::move(results.back());
+  }
   const auto& def = StmtDefs()[static_cast<size_t>(stmt)];
   HF3FS_CHECK(params.size() == def.types.size());
   Encoded e;
@@ -231,7 +246,15 @@ Result<PgResultPtr> PgConnection::Query(Stmt stmt, const std::vector<PgParam>& p
 Result<std::vector<PgResultPtr>> PgConnection::Pipeline(const std::vector<PipelineStep>& steps) {
   if (PQenterPipelineMode(conn_) != 1) return MapPgError(conn_, nullptr, "enter pipeline mode");
   Status sent;
+  // A deferred ROLLBACK goes first; it cannot fail on a live connection, and its result is
+  // dropped below.
+  bool rollback = rollback_pending_;
+  rollback_pending_ = false;
+  if (rollback && PQsendQueryParams(conn_, "ROLLBACK", 0, nullptr, nullptr, nullptr, nullptr, 1) != 1) {
+    sent = MapPgError(conn_, nullptr, "send");
+  }
   for (const auto& step : steps) {
+    if (!sent.ok()) break;
     int ok;
     if (step.command != nullptr) {
       ok = PQsendQueryParams(conn_, step.command, 0, nullptr, nullptr, nullptr, nullptr, 1);
@@ -256,6 +279,13 @@ Result<std::vector<PgResultPtr>> PgConnection::Pipeline(const std::vector<Pipeli
   }
   std::vector<PgResultPtr> results;
   Status first;
+  if (rollback) {
+    PgResultPtr res(PQgetResult(conn_));
+    if (!res || PQresultStatus(res.get()) != PGRES_COMMAND_OK) {
+      first = MapPgError(conn_, res.get(), "ROLLBACK");
+    }
+    if (res) PgResultPtr end(PQgetResult(conn_));
+  }
   for (size_t i = 0; i < steps.size(); ++i) {
     PgResultPtr res(PQgetResult(conn_));
     if (!res) {

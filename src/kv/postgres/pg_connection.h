@@ -102,11 +102,24 @@ class PgConnection {
   // libpq's transaction status (idle, in transaction, in error, unknown).
   PGTransactionStatusType transaction_status() const { return PQtransactionStatus(conn_); }
 
+  // Ends the open transaction lazily: the ROLLBACK travels in front of the next statement (or
+  // is sent by EndPendingRollback), so a read-only transaction costs no round trip to end.
+  void DeferRollback() {
+    rollback_pending_ = true;
+    pending_since_ = std::chrono::steady_clock::now();
+  }
+  bool rollback_pending() const { return rollback_pending_; }
+  std::chrono::steady_clock::time_point pending_since() const { return pending_since_; }
+  // Sends a deferred ROLLBACK now (one round trip); a no-op without one.
+  Status EndPendingRollback();
+
   uint64_t generation = 0;  // set by the pool
 
  private:
   explicit PgConnection(PGconn* conn) : conn_(conn) {}
   PGconn* conn_;
+  bool rollback_pending_ = false;
+  std::chrono::steady_clock::time_point pending_since_;
 };
 
 }  // namespace hf3fs::kv::pg

@@ -32,6 +32,8 @@ std::string_view Field(PGresult* res, int row, int col) {
 // before it are dropped too (a server restart breaks them all), by bumping the generation.
 class ConnectionPool {
  public:
+  static constexpr auto kStaleSnapshot = std::chrono::seconds(1);
+
   explicit ConnectionPool(const PostgresEngineOptions& options) : options_(options) {}
   ~ConnectionPool() {
     HF3FS_CHECK_MSG(open_ == idle_.size(), "postgres engine destroyed with open transactions");
@@ -69,7 +71,10 @@ class ConnectionPool {
 
   // Returns a connection (or nullptr for one that was never opened). Unhealthy connections are
   // closed and invalidate the idle ones.
+  // A connection that sat idle for a second with a deferred ROLLBACK (its snapshot keeps
+  // VACUUM from removing dead rows) is ended here, one per call.
   void Release(std::unique_ptr<PgConnection> conn, bool healthy) {
+    std::unique_ptr<PgConnection> stale;
     {
       std::lock_guard lock(mu_);
       if (conn && healthy && conn->generation == generation_) {
@@ -78,8 +83,17 @@ class ConnectionPool {
         --open_;
         if (!healthy) ++generation_;
       }
+      if (!idle_.empty() && idle_.front()->rollback_pending() &&
+          Clock::now() - idle_.front()->pending_since() > kStaleSnapshot) {
+        stale = std::move(idle_.front());
+        idle_.erase(idle_.begin());
+      }
     }
     cv_.notify_one();
+    if (stale) {
+      bool ok = stale->EndPendingRollback().ok() && stale->healthy();
+      Release(std::move(stale), ok);
+    }
   }
 
   // Adds a connection opened outside the pool.
@@ -216,7 +230,9 @@ class PgTransaction final : public Transaction {
     }
     auto start = Clock::now();
     Status st;
-    if (begun_ || !writes_.empty()) {
+    if (options_.read_only) {
+      // A snapshot that wrote nothing has nothing to commit: Close ends it lazily.
+    } else if (begun_ || !writes_.empty()) {
       // BEGIN (when nothing was sent yet), every buffered write and COMMIT: one round trip.
       std::vector<PipelineStep> steps;
       int xid_step = AddBegin(steps);
@@ -289,7 +305,9 @@ class PgTransaction final : public Transaction {
   int AddBegin(std::vector<PipelineStep>& steps) {
     if (begun_) return -1;
     if (options_.read_only) {
-      steps.push_back(PipelineStep{.command = "BEGIN ISOLATION LEVEL SERIALIZABLE, READ ONLY"});
+      // A snapshot (the contract of a read-only transaction) and no predicate locks: it can
+      // neither fail at COMMIT nor make a writer fail, so it may end lazily (Close).
+      steps.push_back(PipelineStep{.command = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"});
       return -1;
     }
     steps.push_back(PipelineStep{.command = "BEGIN ISOLATION LEVEL SERIALIZABLE"});
@@ -452,10 +470,15 @@ class PgTransaction final : public Transaction {
   }
 
   // Ends the PostgreSQL transaction if still open and returns the connection to the pool.
+  // A read-only transaction's ROLLBACK travels with the connection's next statement instead.
   void Close() {
     bool healthy = conn_->healthy();
-    if (healthy && conn_->transaction_status() != PQTRANS_IDLE) {
-      healthy = conn_->Command("ROLLBACK").ok() && conn_->transaction_status() == PQTRANS_IDLE;
+    if (healthy && conn_->transaction_status() != PQTRANS_IDLE && !conn_->rollback_pending()) {
+      if (options_.read_only && failed_.ok()) {
+        conn_->DeferRollback();
+      } else {
+        healthy = conn_->Command("ROLLBACK").ok() && conn_->transaction_status() == PQTRANS_IDLE;
+      }
     }
     pool_->Release(std::move(conn_), healthy);
     conn_ = nullptr;
