@@ -21,6 +21,16 @@ Result<InodeId> InodeAllocator::Allocate() {
 }
 
 Result<uint64_t> InodeAllocator::ReserveBlock(uint8_t shard) {
+  HF3FS_TRY_ASSIGN(uint64_t block, ReserveBlockUnsynced(shard));
+  // Flushed before any id of the block is used: in window durability a power loss could
+  // otherwise roll the counter back while chunks written under the block's ids survive on the
+  // storage nodes, and a new file would be handed an id whose old chunks it then reads. One
+  // flush per kBlockIds ids.
+  HF3FS_TRY(engine_.Sync());
+  return block;
+}
+
+Result<uint64_t> InodeAllocator::ReserveBlockUnsynced(uint8_t shard) {
   return kv::RunTransaction(engine_, retry_, [&](kv::Transaction& txn) -> Result<uint64_t> {
     auto key = store::AllocKey(shard);
     HF3FS_TRY_ASSIGN(auto v, txn.Get(key));

@@ -3,8 +3,9 @@
 // kShards counters `IALC + shard` each count the blocks of kBlockIds ids their shard handed out.
 // Block b = count * kShards + shard covers ids [kFirstId + b * kBlockIds, ... + kBlockIds). A block
 // is reserved by committing the incremented counter in its own transaction before any of its ids
-// is used, so ids are unique across allocators, processes and restarts, and never reused; a crash
-// wastes at most the rest of one block per allocator. kShards and kBlockIds are part of the
+// is used, and flushed (KV Sync) in window durability, so ids are unique across allocators,
+// processes, restarts and power losses, and never reused; a crash wastes at most the rest of one
+// block per allocator. kShards and kBlockIds are part of the
 // on-disk format.
 //
 // Thread-safe.
@@ -38,6 +39,7 @@ class InodeAllocator {
 
  private:
   Result<uint64_t> ReserveBlock(uint8_t shard);
+  Result<uint64_t> ReserveBlockUnsynced(uint8_t shard);
 
   kv::Engine& engine_;
   kv::RetryOptions retry_;
