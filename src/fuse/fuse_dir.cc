@@ -52,6 +52,12 @@ void FuseFs::Opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 
 awaitable<Status> FuseFs::FetchDir(std::shared_ptr<DirHandle> d, uint64_t ino, bool plus,
                                    size_t want) {
+  auto listed = [&] {
+    std::lock_guard lock(d->mu);
+    return want + 64 <= d->entries.size() || !d->has_more;
+  };
+  // A request whose entries are listed does not wait for a prefetch that is still running.
+  if (listed()) co_return Status::Ok();
   auto guard = co_await d->fetch.Scoped();
   for (;;) {
     meta::ReaddirReq r;
@@ -62,9 +68,11 @@ awaitable<Status> FuseFs::FetchDir(std::shared_ptr<DirHandle> d, uint64_t ino, b
       *r.mutable_path() = At(ino);
       r.set_cursor(d->cursor);
       // Readdirplus fills ~25 entries per request and needs their inodes; plain readdir ~128
-      // names per request and no inodes: list accordingly.
-      r.set_limit(plus ? 128 : 4096);
+      // names per request and no inodes. A readdirplus page lists up to 1024 names with the
+      // inodes of the first 128, so a directory of a few hundred entries is one round trip.
+      r.set_limit(plus ? 1024 : 4096);
       r.set_with_inodes(plus);
+      if (plus) r.set_inodes_limit(128);
     }
     auto rsp = co_await client_.meta().Call<meta::ReaddirRsp>(meta::META_READDIR, r);
     if (!rsp.ok()) co_return rsp.status();
@@ -137,12 +145,12 @@ void FuseFs::Readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fus
         }
         next_index = i + 1;
       }
-      // List the next page while the program reads this one.
-      prefetch = d->has_more && d->entries.size() < next_index + 2048;
+      // Keep a page listed ahead of the program, fetched while it reads this one.
+      prefetch = d->has_more && d->entries.size() < next_index + 4096;
     }
     if (prefetch) {
       Spawn([this, d, ino, next_index]() -> awaitable<void> {
-        (void)co_await FetchDir(d, ino, false, next_index + 2048);
+        (void)co_await FetchDir(d, ino, false, next_index + 4096);
       });
     }
     reply::Buf(req, buf.data(), pos);

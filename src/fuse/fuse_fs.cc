@@ -323,6 +323,26 @@ uint64_t FuseFs::FuseConnectionId(const std::string& mountpoint) {
   return found;
 }
 
+void FuseFs::ApplyReadahead() {
+  uint64_t bytes = config_.readahead.Get();
+  if (bytes == 0 || conn_id_ == 0) return;
+  // The kernel gives a FUSE mount a backing device named after its device number and caps its
+  // readahead at 128 KiB when the connection starts; only the device's sysfs knob raises it.
+  // Files opened from now on read ahead this far.
+  auto path = fmt::format("/sys/class/bdi/{}:{}/read_ahead_kb", conn_id_ >> 20, conn_id_ & 0xfffff);
+  std::string kb = std::to_string(bytes >> 10);
+  int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0 || write(fd, kb.data(), kb.size()) != static_cast<ssize_t>(kb.size())) {
+    HF3FS_LOG_WARN(
+        "fuse.readahead_not_set path={} error=\"{}\" hint=\"needs root; reads keep the "
+        "kernel's 128 KiB readahead\"",
+        path, strerror(errno));
+  } else {
+    HF3FS_LOG_INFO("fuse.readahead_set kib={} path={}", kb, path);
+  }
+  if (fd >= 0) close(fd);
+}
+
 void FuseFs::AbortConnection() {
   if (conn_id_ == 0) {
     HF3FS_LOG_WARN("fuse.abort_skipped reason=\"connection number unknown\"");
@@ -439,6 +459,12 @@ void FuseFs::Init(fuse_conn_info* conn) {
   // umask itself, and the umask meta gets is applied a second time, harmlessly.)
   want(FUSE_CAP_DONT_MASK);
   conn->want &= ~(FUSE_CAP_FLOCK_LOCKS | FUSE_CAP_POSIX_LOCKS);
+  // After the kernel has taken the INIT reply (which caps readahead): the reply is sent when
+  // this callback returns, and the timer fires well after.
+  auto timer = std::make_shared<asio::steady_timer>(client_.pool().Get(0), 100ms);
+  timer->async_wait([this, timer](const boost::system::error_code& ec) {
+    if (!ec) ApplyReadahead();
+  });
 }
 
 namespace {

@@ -202,7 +202,9 @@ class FuseFs {
   template <typename F>
   void Spawn(F&& f);
   static uint64_t FuseConnectionId(const std::string& mountpoint);
-  void AbortConnection();  // ends a connection a lazy unmount left alive (files still open)
+  void AbortConnection();
+  void ApplyReadahead();  // sets the connection's backing device readahead (mount.readahead)  //
+                          // ends a connection a lazy unmount left alive (files still open)
 
   // Writes the buffered bytes of `st` (callers hold st->io).
   net::awaitable<Status> FlushBufferLocked(InodeState& st);

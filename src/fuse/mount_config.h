@@ -71,6 +71,15 @@ struct MountSection : config::Section {
       "threads running client RPCs (and, with fuse_threads = 0, FUSE requests); on a machine "
       "with few cores one thread wastes least on thread switches",
       {.min = 1, .max = 64}};
+  config::Item<uint64_t> readahead{
+      this,
+      "readahead",
+      1ull << 20,
+      "kernel readahead of the mount (its backing device's read_ahead_kb, set at mount; needs "
+      "root): sequential reads reach the mount as requests of up to 1 MiB, this far ahead "
+      "(measured in docs/benchmarks.md, \"Readahead\"); 0: "
+      "leave the kernel's default",
+      {.max = 64ull << 20, .size = true}};
   config::Item<uint64_t> max_write{this,
                                    "max_write",
                                    1ull << 20,

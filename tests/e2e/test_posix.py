@@ -147,6 +147,27 @@ def test_readdir_2000_entries(work):
         entries = list(it)
     assert sorted(e.name for e in entries) == sorted(names)
     assert all(e.is_file() for e in entries)
+    # The listing's first page carries inodes for its first entries only: attributes of every
+    # entry, listed or looked up, must still be right (what `ls -l` does after a readdirplus).
+    drop_caches()
+    with os.scandir(d) as it:
+        for e in it:
+            st = e.stat(follow_symlinks=False)
+            assert stat.S_ISREG(st.st_mode) and st.st_size == 0
+            assert st.st_ino == os.stat(d / e.name).st_ino
+
+
+def test_mount_sets_kernel_readahead(work):
+    # mount.readahead (1 MiB by default) is applied to the mount's backing device, where the
+    # kernel would otherwise keep 128 KiB; sequential reads then arrive as 1 MiB requests.
+    dev = os.stat(work).st_dev
+    path = f"/sys/class/bdi/{os.major(dev)}:{os.minor(dev)}/read_ahead_kb"
+    with open(path) as f:
+        assert int(f.read()) == 1024
+    data = os.urandom(3 * MiB + 12345)
+    write_file(work / "ra", data)
+    drop_caches()
+    assert read_file(work / "ra") == data
 
 
 # ---- rename -----------------------------------------------------------------------------------

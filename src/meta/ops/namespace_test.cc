@@ -265,6 +265,20 @@ TYPED_TEST(NamespaceTest, ReaddirPagesWithAttributes) {
   page = meta::Readdir(*this->ctx_, r);
   ASSERT_EQ(page->entries_size(), 1);
   EXPECT_FALSE(page->has_more());
+  // inodes_limit: the whole directory in one page, inodes for the first two entries only.
+  r.clear_cursor();
+  r.set_limit(100);
+  r.set_inodes_limit(2);
+  page = meta::Readdir(*this->ctx_, r);
+  ASSERT_OK_META(page);
+  ASSERT_EQ(page->entries_size(), 25);
+  EXPECT_FALSE(page->has_more());
+  for (int i = 0; i < 25; ++i) {
+    EXPECT_EQ(page->entries(i).has_inode(), i < 2) << i;
+    EXPECT_NE(page->entries(i).inode_id(), 0u);
+    EXPECT_EQ(page->entries(i).type(), INODE_FILE);
+  }
+  EXPECT_EQ(page->entries(1).inode().id(), page->entries(1).inode_id());
   EXPECT_ERRNO(this->List(this->root_, "/d/n00"), ENOTDIR);
   EXPECT_ERRNO(this->List(this->root_, "/nope"), ENOENT);
   ASSERT_OK_META(this->Chmod(this->root_, "/d", 0711));

@@ -31,7 +31,10 @@ Result<ReaddirRsp> Readdir(OpContext& ctx, const ReaddirReq& req) {
           out->set_name(std::string(store::NameOfEntryKey(kv.key)));
           out->set_inode_id(e.inode_id());
           out->set_type(e.type());
-          if (!req.with_inodes()) continue;
+          if (!req.with_inodes() || (req.inodes_limit() != 0 &&
+                                     rsp.entries_size() > static_cast<int>(req.inodes_limit()))) {
+            continue;
+          }
           HF3FS_TRY_ASSIGN(auto inode, store::GetInode(txn, InodeId(e.inode_id()), true));
           if (inode) *out->mutable_inode() = std::move(*inode);
         }
