@@ -507,6 +507,38 @@ net::awaitable<void> Writer(client::StorageClient& sc, std::vector<ChainId> chai
   }
 }
 
+// A chunk of the largest size a layout allows (64 MiB) travels whole in one frame when it is
+// written in one piece, forwarded to a replica that is catching up, and resynced to a restarted
+// node: the default frame limit has room for the chunk plus the header and message.
+TEST_F(StorageCluster, WholeSixtyFourMiBChunksAreWrittenAndResyncedToARestartedNode) {
+  constexpr uint32_t kBig = 64u << 20;
+  auto write = [&](const std::string& id, uint64_t tag) {
+    auto data = Pattern(tag, kBig);
+    auto r = Sync([&]() -> net::awaitable<Result<storage::UpdateRsp>> {
+      co_return co_await storage_->Write(chains_[0], id, kBig, 0, data);
+    });
+    EXPECT_TRUE(r.ok()) << r.status();
+    return data;
+  };
+  auto first = write(Cid(64, 0), 1);
+  // Written while a replica is down: the restarted node gets the whole chunk by resync.
+  cluster_->SignalStorage(1, SIGKILL);
+  std::this_thread::sleep_for(2s);  // the chain drops the dead replica (heartbeat timeout 1 s)
+  auto second = write(Cid(64, 1), 2);
+  ASSERT_TRUE(cluster_->StartStorage(1).ok());
+  auto st = cluster_->WaitHealthy(90s);
+  ASSERT_TRUE(st.ok()) << st << "\n" << Log("storage1");
+  for (auto& [t, r] : ReadEveryReplica(chains_[0], Cid(64, 0), kBig)) {
+    ASSERT_TRUE(r.ok()) << "target " << t << ": " << r.status();
+    EXPECT_TRUE(*r == first) << "target " << t;
+  }
+  for (auto& [t, r] : ReadEveryReplica(chains_[0], Cid(64, 1), kBig)) {
+    ASSERT_TRUE(r.ok()) << "target " << t << ": " << r.status();
+    EXPECT_TRUE(*r == second) << "target " << t;
+  }
+  ExpectReplicasIdentical();
+}
+
 class StorageClusterKill : public StorageCluster, public ::testing::WithParamInterface<int> {};
 
 TEST_P(StorageClusterKill, AcknowledgedWritesSurviveKill9DuringWritesAndNodeResyncs) {
