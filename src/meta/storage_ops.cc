@@ -58,8 +58,10 @@ StatFsRsp StatFsFromRouting(const mgmtd::RoutingInfo& info) {
   std::map<std::pair<uint32_t, uint32_t>, Disk> disks;
   for (const auto& t : info.targets()) {
     auto& d = disks[{t.node_id(), t.disk_index()}];
+    // Every target of a disk reports the disk's free space and slot usage (one chunk engine per
+    // disk holds all its targets): count each disk once.
     d.free = std::max(d.free, t.free_bytes());
-    d.used += t.used_bytes();
+    d.used = std::max(d.used, t.used_bytes());
   }
   std::map<int, uint32_t> lengths;  // chain length -> chains
   for (const auto& c : info.chains()) ++lengths[c.targets_size()];
@@ -139,9 +141,8 @@ net::awaitable<Status> StorageOps::TruncateFileChunks(const Inode& inode, uint64
   if (!q.has_last() || q.last().committed().length() <= cut.partial_length) {
     co_return Status::Ok();
   }
-  auto r = co_await storage_.Truncate(ChainId(chain), partial,
-                                      static_cast<uint32_t>(layout.chunk_size()),
-                                      cut.partial_length);
+  auto r = co_await storage_.Truncate(
+      ChainId(chain), partial, static_cast<uint32_t>(layout.chunk_size()), cut.partial_length);
   co_return r.status();
 }
 
@@ -154,8 +155,8 @@ net::awaitable<Result<uint64_t>> StorageOps::QueryFileLength(const Inode& inode)
   auto [begin, end] = chunk::FileChunkRange(InodeId(inode.id()));
   uint64_t length = 0;
   for (uint32_t chain : chains) {
-    HF3FS_CO_TRY_ASSIGN(auto q,
-                        co_await storage_.QueryLastChunk(ChainId(chain), begin.bytes(), end.bytes()));
+    HF3FS_CO_TRY_ASSIGN(
+        auto q, co_await storage_.QueryLastChunk(ChainId(chain), begin.bytes(), end.bytes()));
     if (!q.has_last()) continue;
     auto parsed = chunk::ParseChunkId(chunk::ChunkId(q.last().chunk_id()));
     if (!parsed || parsed->first.value() != inode.id()) {

@@ -94,8 +94,8 @@ TEST(LengthThrough, IsIndexTimesChunkSizePlusLength) {
   EXPECT_EQ(LengthThrough(1ull << 30, 7, 64ull << 20), (1ull << 30) * (64ull << 20) + 7);
 }
 
-mgmtd::TargetInfo* AddTarget(mgmtd::RoutingInfo& info, uint32_t node, uint32_t disk,
-                             uint64_t used, uint64_t free) {
+mgmtd::TargetInfo* AddTarget(mgmtd::RoutingInfo& info, uint32_t node, uint32_t disk, uint64_t used,
+                             uint64_t free) {
   auto* t = info.add_targets();
   t->set_target_id(info.targets_size());
   t->set_node_id(node);
@@ -113,9 +113,10 @@ void AddChain(mgmtd::RoutingInfo& info, int replicas) {
 
 TEST(StatFsFromRouting, CountsFreeSpaceOncePerDiskAndDividesByReplicas) {
   mgmtd::RoutingInfo info;
-  // Node 1 disk 0: two targets reporting the same disk's 1000 free bytes; 100 + 200 used.
-  AddTarget(info, 1, 0, 100, 1000);
-  AddTarget(info, 1, 0, 200, 1000);
+  // Node 1 disk 0: two targets reporting the same disk's 1000 free and 300 used bytes (the
+  // storage node reports its disk's figures for each target on it).
+  AddTarget(info, 1, 0, 300, 1000);
+  AddTarget(info, 1, 0, 300, 1000);
   // Node 1 disk 1 and node 2 disk 0: separate disks.
   AddTarget(info, 1, 1, 50, 500);
   AddTarget(info, 2, 0, 0, 1500);
