@@ -109,6 +109,14 @@ TEST_F(ChunkSpaceTest, LowSpaceRefusesNewChunksButNotUpdatesOfExistingOnes) {
           .status()
           .code(),
       StatusCode::kNoSpace);
+  // Except a replace that completes a pending update so that its removal can follow (storage
+  // sets it then): a chunk must stay deletable on a full disk.
+  ChunkId resolving = MakeChunkId(InodeId(3), 2);
+  ASSERT_TRUE(
+      engine_->ReplaceFull(kTarget, resolving, Bytes(10, 2), {k256K, 1, false, {}, {}, true}).ok());
+  ASSERT_TRUE(engine_->Commit(kTarget, resolving, 1, {}).ok());
+  ASSERT_TRUE(engine_->Remove(kTarget, resolving, V(2)).ok());
+  ASSERT_TRUE(engine_->Commit(kTarget, resolving, 2, {}).ok());
   // The existing chunk can still be overwritten, appended, committed and removed.
   WriteCommit(*engine_, existing, k256K, 0, Bytes(1000, 3), 2);
   WriteCommit(*engine_, existing, k256K, 1000, Bytes(1000, 4), 3);

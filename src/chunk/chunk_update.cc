@@ -65,6 +65,7 @@ Result<ChunkMeta> ChunkEngine::ReplaceFull(TargetId target, const ChunkId& chunk
   spec.chain_version = options.chain_version;
   spec.commit = options.commit;
   spec.expected_checksum = options.expected_checksum;
+  spec.ignore_low_space = options.ignore_low_space;
   return Update(target, chunk, spec);
 }
 
@@ -139,7 +140,7 @@ Result<ChunkMeta> ChunkEngine::UpdateLocked(TargetId target, const ChunkId& chun
                       chunk, existing->chunk_size, spec.chunk_size);
   }
   HF3FS_TRY(CheckVersions(existing, spec));
-  if (!existing) HF3FS_TRY(CheckLowSpace());
+  if (!existing && !spec.ignore_low_space) HF3FS_TRY(CheckLowSpace());
   HF3FS_TRY(AwaitEarlierEpochs(existing, ticket.epoch()));
 
   uint32_t chunk_size = existing ? existing->chunk_size : spec.chunk_size;
@@ -199,8 +200,8 @@ Result<VersionPart> ChunkEngine::BuildPart(const std::optional<ChunkMeta>& exist
                         existing->pending->slot == base->slot;
   if (base != nullptr && epoch != 0) {
     auto fallback = LiveFallback(*existing);
-    pending_shares = pending_shares || (fallback && fallback->slot == base->slot &&
-                                        fallback->length > base->length);
+    pending_shares = pending_shares ||
+                     (fallback && fallback->slot == base->slot && fallback->length > base->length);
   }
 
   Overlay overlay;

@@ -67,7 +67,7 @@ TEST_F(ServerRuntimeTest, CoreServiceAnswersEchoInfoAndConfig) {
   auto conf = Core<core::GetConfigRsp>(core::CORE_GET_CONFIG, core::GetConfigReq());
   ASSERT_TRUE(conf.ok());
   EXPECT_NE(conf->toml().find("[rpc]"), std::string::npos);
-  EXPECT_NE(conf->toml().find("max_frame_bytes = \"64MiB\""), std::string::npos) << conf->toml();
+  EXPECT_NE(conf->toml().find("max_frame_bytes = \"65MiB\""), std::string::npos) << conf->toml();
 }
 
 TEST_F(ServerRuntimeTest, HotUpdateChangesRunningConfigWithoutRestart) {

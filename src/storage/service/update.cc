@@ -65,6 +65,7 @@ Result<chunk::ChunkMeta> ApplyLocal(chunk::ChunkEngine& engine, TargetId target,
       r.commit = req.commit();
       r.chain_version = chain_version;
       r.expected_checksum = req.checksum();
+      r.ignore_low_space = req.before_removal();
       return engine.ReplaceFull(target, id, payload, r);
     }
     case UPDATE_PURGE: {
@@ -181,6 +182,7 @@ awaitable<Status> StorageService::ResolvePending(const LocalTarget& t, const Upd
     fwd.set_offset(0);
     fwd.set_length(bytes.size());
     fwd.set_checksum(full->checksum);
+    fwd.set_before_removal(req.type() == UPDATE_REMOVE);
   }
   HF3FS_CO_TRY(co_await Forward(t, fwd, bytes, version));
   auto committed = co_await Disk([&] {
