@@ -1,5 +1,6 @@
 #include "kv/kv_config.h"
 
+#include "common/logging.h"
 #include "kv/memory/memory_engine.h"
 #include "kv/postgres/pg_engine.h"
 #include "kv/rocksdb/rocksdb_engine.h"
@@ -11,6 +12,10 @@ Result<std::unique_ptr<Engine>> OpenEngine(const KvConfig& config) {
   HF3FS_TRY_ASSIGN(Durability durability, ParseDurability(config.durability.Get()));
   auto ms = [](Duration d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d); };
   if (backend == "memory") {
+    HF3FS_LOG_WARN(
+        "kv.memory_backend persisted=false hint=\"kv.backend = memory keeps every key in this "
+        "process only: a restart loses all of it; use rocksdb or postgres for data that must "
+        "survive\"");
     return OpenMemoryEngine(MemoryEngineOptions{config.conflict_log_max_bytes.Get()});
   }
   if (backend == "rocksdb") {

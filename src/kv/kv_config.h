@@ -98,7 +98,8 @@ struct KvConfig : config::Section {
   config::Item<std::string> backend{this,
                                     "backend",
                                     "rocksdb",
-                                    "where the KV store lives",
+                                    "where the KV store lives (memory: this process only, "
+                                    "lost at restart; for tests)",
                                     {.one_of = {"memory", "rocksdb", "postgres"}}};
   config::Item<std::string> durability{
       this,
