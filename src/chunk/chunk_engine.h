@@ -121,7 +121,7 @@ struct ReplaceOptions {
   bool commit = false;   // install as the committed part (dropping any pending part) or as pending
   ChainVersion chain_version;
   std::optional<uint32_t> expected_checksum;  // CRC32C of the whole data
-  bool ignore_low_space = false;              // create the chunk even below the low-space threshold
+  bool ignore_low_space = false;  // create the chunk even below the low-space threshold
 };
 
 enum class ReadMode : uint8_t {
@@ -260,10 +260,10 @@ class ChunkEngine {
   uint64_t durable_epoch() const;
   // What Open found of epochs that were not durable (after a power loss).
   struct RecoveryReport {
-    bool verified = false;  // the parts of unsynced epochs were checked (another boot)
-    uint64_t intact = 0;    // parts whose bytes matched their checksum
-    uint64_t reverted = 0;  // committed parts replaced by their fallback
-    uint64_t dropped = 0;   // parts removed (no durable version to fall back to)
+    bool verified = false;      // the parts of unsynced epochs were checked (another boot)
+    uint64_t intact = 0;        // parts whose bytes matched their checksum
+    uint64_t reverted = 0;      // committed parts replaced by their fallback
+    uint64_t dropped = 0;       // parts removed (no durable version to fall back to)
   };
   const RecoveryReport& recovery() const { return recovery_; }
 
@@ -401,11 +401,11 @@ class ChunkEngine {
   double low_space_percent_ = 0;
 
   // Window durability.
-  mutable std::mutex epoch_mu_;               // guards the four fields below
-  std::condition_variable epoch_cv_;          // a ticket left, or an epoch became durable
-  uint64_t epoch_ = 1;                        // records written now carry this epoch
-  uint64_t durable_epoch_ = 0;                // epochs up to here are durable
-  std::map<uint64_t, uint32_t> in_flight_;    // epoch -> tickets not yet left
+  mutable std::mutex epoch_mu_;            // guards the four fields below
+  std::condition_variable epoch_cv_;       // a ticket left, or an epoch became durable
+  uint64_t epoch_ = 1;                     // records written now carry this epoch
+  uint64_t durable_epoch_ = 0;             // epochs up to here are durable
+  std::map<uint64_t, uint32_t> in_flight_;  // epoch -> tickets not yet left
   std::map<SlotAddress, uint64_t> deferred_;  // slot -> the epoch after whose flush it is freed
   std::atomic<uint64_t> records_written_{0};
   std::atomic<uint64_t> records_flushed_{0};

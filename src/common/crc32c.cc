@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <array>
 #include <cassert>
-#include <vector>
 
 namespace hf3fs {
 
@@ -70,17 +69,19 @@ uint32_t Crc32cAfterOverwrite(uint32_t crc_old, std::span<const uint8_t> old_byt
                               std::span<const uint8_t> new_bytes, uint64_t bytes_after) {
   assert(old_bytes.size() == new_bytes.size());
   // For equal-length buffers, Crc32c(A) ⊕ Crc32c(B) is the raw CRC (zero initial register, no
-  // final inversion) of A ⊕ B; the equal bytes before the change contribute nothing to it.
-  std::vector<uint8_t> delta(old_bytes.size());
-  for (size_t i = 0; i < delta.size(); ++i) delta[i] = old_bytes[i] ^ new_bytes[i];
-  uint32_t raw = 0;
-  size_t done = 0;
-  while (done < delta.size()) {
-    size_t n = std::min<size_t>(delta.size() - done, size_t{1} << 30);
-    raw = crc32_iscsi(delta.data() + done, static_cast<int>(n), raw);
-    done += n;
-  }
-  return crc_old ^ MulModP(ZeroBytesOperator(bytes_after), raw);
+  // final inversion) of A ⊕ B, which, the raw CRC being linear, is raw(A) ⊕ raw(B); the equal
+  // bytes before the change contribute nothing.
+  auto raw = [](std::span<const uint8_t> b) {
+    uint32_t r = 0;
+    for (size_t done = 0; done < b.size();) {
+      size_t n = std::min<size_t>(b.size() - done, size_t{1} << 30);
+      r = crc32_iscsi(const_cast<uint8_t*>(b.data() + done), static_cast<int>(n), r);
+      done += n;
+    }
+    return r;
+  };
+  uint32_t delta = raw(old_bytes) ^ raw(new_bytes);
+  return crc_old ^ MulModP(ZeroBytesOperator(bytes_after), delta);
 }
 
 }  // namespace hf3fs

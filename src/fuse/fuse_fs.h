@@ -131,7 +131,7 @@ class FuseFs {
   void Readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi,
                bool plus);
   // Lists pages of the directory until entry `want` + 64 is known (or the end): readdirplus pages
-  // of 128 entries with inodes, readdir pages of 4096 names without.
+  // of 1024 names with the inodes of the first 128, readdir pages of 4096 names without.
   net::awaitable<Status> FetchDir(std::shared_ptr<DirHandle> d, uint64_t ino, bool plus,
                                   size_t want);
   void Releasedir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
@@ -202,9 +202,8 @@ class FuseFs {
   template <typename F>
   void Spawn(F&& f);
   static uint64_t FuseConnectionId(const std::string& mountpoint);
-  void AbortConnection();
-  void ApplyReadahead();  // sets the connection's backing device readahead (mount.readahead)  //
-                          // ends a connection a lazy unmount left alive (files still open)
+  void AbortConnection();  // ends a connection a lazy unmount left alive (files still open)
+  void ApplyReadahead();   // sets the connection's backing device readahead (mount.readahead)
 
   // Writes the buffered bytes of `st` (callers hold st->io).
   net::awaitable<Status> FlushBufferLocked(InodeState& st);

@@ -141,8 +141,9 @@ net::awaitable<Status> StorageOps::TruncateFileChunks(const Inode& inode, uint64
   if (!q.has_last() || q.last().committed().length() <= cut.partial_length) {
     co_return Status::Ok();
   }
-  auto r = co_await storage_.Truncate(
-      ChainId(chain), partial, static_cast<uint32_t>(layout.chunk_size()), cut.partial_length);
+  auto r = co_await storage_.Truncate(ChainId(chain), partial,
+                                      static_cast<uint32_t>(layout.chunk_size()),
+                                      cut.partial_length);
   co_return r.status();
 }
 
@@ -155,8 +156,8 @@ net::awaitable<Result<uint64_t>> StorageOps::QueryFileLength(const Inode& inode)
   auto [begin, end] = chunk::FileChunkRange(InodeId(inode.id()));
   uint64_t length = 0;
   for (uint32_t chain : chains) {
-    HF3FS_CO_TRY_ASSIGN(
-        auto q, co_await storage_.QueryLastChunk(ChainId(chain), begin.bytes(), end.bytes()));
+    HF3FS_CO_TRY_ASSIGN(auto q,
+                        co_await storage_.QueryLastChunk(ChainId(chain), begin.bytes(), end.bytes()));
     if (!q.has_last()) continue;
     auto parsed = chunk::ParseChunkId(chunk::ChunkId(q.last().chunk_id()));
     if (!parsed || parsed->first.value() != inode.id()) {
