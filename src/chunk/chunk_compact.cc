@@ -91,6 +91,8 @@ Result<bool> ChunkEngine::MoveChunk(TargetId target, const ChunkId& chunk, SlotA
   if (!existing || existing->pending || !existing->committed || existing->committed->slot != from) {
     return false;
   }
+  // Its bytes are the slot and journal entries until the next flush writes them in place.
+  if (JournalStateOf(target, chunk).committed > 0) return false;
   HF3FS_TRY(AwaitEarlierEpochs(existing, ticket.epoch()));
   const VersionPart& part = *existing->committed;
   auto to = data_->Allocate(from.class_log2);

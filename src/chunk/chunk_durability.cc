@@ -76,7 +76,8 @@ std::optional<VersionPart> ChunkEngine::LiveFallback(const ChunkMeta& meta) cons
   return meta.fallback;
 }
 
-Status ChunkEngine::Persist(std::span<RecordChange> changes, uint64_t epoch) {
+Status ChunkEngine::Persist(std::span<RecordChange> changes, uint64_t epoch,
+                            const MetaBatch* extra) {
   bool window = epoch != 0;
   uint64_t durable;
   {
@@ -125,6 +126,7 @@ Status ChunkEngine::Persist(std::span<RecordChange> changes, uint64_t epoch) {
       if (after.count(s) == 0) release.push_back(s);
     }
   }
+  if (extra != nullptr) batch.Append(*extra);
   // On failure nothing is freed: the batch may be durable after all (a leaked slot is reclaimed
   // by the next open, a wrongly freed one could be overwritten).
   HF3FS_TRY(WriteBatch(batch));
@@ -161,9 +163,13 @@ Status ChunkEngine::FlushEpoch() {
     epoch = epoch_++;
     epoch_cv_.wait(lock, [&] { return in_flight_.empty() || in_flight_.begin()->first > epoch; });
   }
-  Status st = data_->SyncAll();
+  // Journaled overwrites committed by now go in place (after a WAL sync) and are synced with
+  // the data files; their records go with the durable-epoch record.
+  MetaBatch batch;
+  std::vector<std::pair<ChunkKey, JournalEntry>> applied;
+  Status st = ApplyJournal(epoch, &batch, &applied);
+  if (st.ok()) st = data_->SyncAll();
   if (st.ok()) {
-    MetaBatch batch;
     batch.PutDurableEpoch(DurableEpoch{epoch, boot_id_});
     st = meta_->Write(batch, /*sync=*/true);
   }
@@ -186,6 +192,7 @@ Status ChunkEngine::FlushEpoch() {
     }
   }
   epoch_cv_.notify_all();
+  ForgetApplied(applied);
   for (SlotAddress s : frees) FreeSlot(s);
   records_flushed_ = written;
   if (syncs_) {
@@ -196,9 +203,10 @@ Status ChunkEngine::FlushEpoch() {
   return Status::Ok();
 }
 
-Result<bool> ChunkEngine::PartIntact(const VersionPart& part) {
+Result<bool> ChunkEngine::PartIntact(const ChunkMeta& meta, const VersionPart& part) {
   if (!part.slot.valid() || part.length == 0) return part.checksum == 0 || part.removal;
   if (!data_->SlotOnDisk(part.slot)) return false;  // its file (or the file's growth) was lost
+  JournalView view = JournalViewOf(meta.target, meta.chunk_id);
   auto buf = buffers_->Acquire();
   const uint64_t piece = buf->size();
   uint32_t crc = 0;
@@ -206,6 +214,7 @@ Result<bool> ChunkEngine::PartIntact(const VersionPart& part) {
     uint64_t n = std::min<uint64_t>(piece, part.length - pos);
     Status st = data_->Read(part.slot, pos, buf->span().first(RoundUpToBlock(n)));
     if (!st.ok()) return st;
+    OverlayJournal(view, part, pos, buf->span().first(n));
     crc = Crc32c(buf->data(), n, crc);
   }
   return crc == part.checksum;
@@ -217,6 +226,10 @@ Status ChunkEngine::Recover() {
   DurableEpoch durable = stored.value_or(DurableEpoch{});
   bool same_boot = stored && !boot_id_.empty() && durable.boot_id == boot_id_;
   uint64_t max_epoch = durable.epoch;
+  // Journaled blocks of committed versions go in place before anything reads a slot; records of
+  // pending versions are laid over their slots again (chunk_journal.cc).
+  MetaBatch journal_done;
+  HF3FS_TRY(RecoverJournal(&journal_done));
   std::vector<ChunkMeta> suspects;
   HF3FS_TRY(meta_->Scan(std::string(1, kChunkKeyPrefix), std::string(1, kChunkKeyPrefix + 1),
                         [&](ChunkMeta&& meta) {
@@ -233,7 +246,7 @@ Status ChunkEngine::Recover() {
   for (ChunkMeta& m : suspects) {
     bool changed = false;
     if (m.committed && m.committed->epoch > durable.epoch) {
-      HF3FS_TRY_ASSIGN(bool ok, PartIntact(*m.committed));
+      HF3FS_TRY_ASSIGN(bool ok, PartIntact(m, *m.committed));
       if (ok) {
         ++recovery_.intact;
       } else if (m.fallback) {
@@ -249,7 +262,7 @@ Status ChunkEngine::Recover() {
       }
     }
     if (m.pending && !m.pending->removal && m.pending->epoch > durable.epoch) {
-      HF3FS_TRY_ASSIGN(bool ok, PartIntact(*m.pending));
+      HF3FS_TRY_ASSIGN(bool ok, PartIntact(m, *m.pending));
       if (ok) {
         ++recovery_.intact;
       } else {
@@ -265,6 +278,10 @@ Status ChunkEngine::Recover() {
     }
     m.fallback.reset();
     if (!changed) continue;
+    if (!m.pending) {  // a dropped pending part takes its journal entry with it
+      DeleteJournalRecords(m.target, m.chunk_id, /*pending_only=*/true, &fixes);
+      EraseJournal(m.target, m.chunk_id, /*pending_only=*/true);
+    }
     if (m.removed()) {
       fixes.Delete(m.target, m.chunk_id);
     } else {
@@ -275,7 +292,7 @@ Status ChunkEngine::Recover() {
   // Whatever the kernel still held (a process crash) or the checks kept becomes durable now,
   // under an epoch above every one in the records: their fallbacks are stale from here on.
   HF3FS_TRY(NoteError(data_->SyncAll()));
-  MetaBatch mark;
+  MetaBatch mark = std::move(journal_done);  // the redone records are durable in place now
   mark.PutDurableEpoch(DurableEpoch{max_epoch, boot_id_});
   HF3FS_TRY(NoteError(meta_->Write(mark, /*sync=*/true)));
   durable_epoch_ = max_epoch;

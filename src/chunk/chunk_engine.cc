@@ -51,8 +51,8 @@ EngineMetrics::EngineMetrics(metrics::Registry* reg, std::string disk_label)
     ops[i].latency =
         reg->GetHistogram("hf3fs_chunk_op_latency_seconds", "chunk engine call latency", labels);
   }
-  static constexpr const char* kPaths[] = {"append",  "shrink", "cow",
-                                           "removal", "empty",  "unchanged"};
+  static constexpr const char* kPaths[] = {"append", "shrink",    "cow",    "removal",
+                                           "empty",  "unchanged", "journal"};
   for (size_t i = 0; i < paths.size(); ++i) {
     paths[i] = reg->GetCounter("hf3fs_chunk_updates_total", "updates by how they were applied",
                                {{"disk", disk}, {"path", kPaths[i]}});
@@ -149,6 +149,17 @@ Result<std::unique_ptr<ChunkEngine>> ChunkEngine::Open(const std::string& dir,
                                    {{"disk", o.name}});
   e->sync_latency_ = registry->GetHistogram("hf3fs_chunk_sync_seconds",
                                             "latency of those flushes", {{"disk", o.name}});
+  e->journal_applied_ = registry->GetCounter(
+      "hf3fs_chunk_journal_applied_total",
+      "journaled overwrites written in place by a flush (window durability)", {{"disk", o.name}});
+  e->journal_forced_flushes_ = registry->GetCounter(
+      "hf3fs_chunk_journal_forced_flushes_total",
+      "flushes run before an update that could not build on a chunk's journal entries",
+      {{"disk", o.name}});
+  registry
+      ->GetCounter("hf3fs_chunk_journal_redone_total",
+                   "journaled overwrites written in place again at open", {{"disk", o.name}})
+      ->Inc(e->recovery_.journal_redone);
   const auto& r = e->recovery_;
   for (auto [outcome, n] : {std::pair{"intact", r.intact}, {"reverted", r.reverted},
                             {"dropped", r.dropped}}) {
@@ -199,6 +210,16 @@ void ChunkEngine::RegisterGauges() {
                          auto space = layer_->StatFs(dir_);
                          return space.ok() ? static_cast<double>(space->free_bytes) : 0.0;
                        }));
+  metrics_->callbacks.push_back(reg->AddCallback(
+      "hf3fs_chunk_journal_entries", "journaled overwrites not yet written in place",
+      metrics::Type::kGauge, {{"disk", disk}},
+      [this] { return static_cast<double>(journal_count_.load()); }));
+  metrics_->callbacks.push_back(reg->AddCallback("hf3fs_chunk_journal_bytes",
+                                                 "bytes of journaled overwrites held in memory",
+                                                 metrics::Type::kGauge, {{"disk", disk}}, [this] {
+                                                   std::lock_guard lock(journal_mu_);
+                                                   return static_cast<double>(journal_bytes_);
+                                                 }));
   metrics_->callbacks.push_back(reg->AddCallback(
       "hf3fs_chunk_engine_failed", "1 after a disk error took the engine out of service",
       metrics::Type::kGauge, {{"disk", disk}}, [this] { return failed_.load() ? 1.0 : 0.0; }));
@@ -397,7 +418,7 @@ Result<ReadResult> ChunkEngine::Read(TargetId target, const ChunkId& chunk, uint
     uint32_t n = offset >= part->length
                      ? 0
                      : static_cast<uint32_t>(std::min<uint64_t>(out.size(), part->length - offset));
-    HF3FS_TRY(NoteError(ReadBytes(*part, offset, out.first(n))));
+    HF3FS_TRY(NoteError(ReadVersion(target, chunk, *part, offset, out.first(n))));
     std::memset(out.data() + n, 0, out.size() - n);
     if (offset == 0 && n == part->length) HF3FS_TRY(VerifyChecksum(*part, out.first(n), chunk));
     metrics_->read_bytes->Inc(n);
@@ -413,7 +434,7 @@ Result<FullChunk> ChunkEngine::ReadFull(TargetId target, const ChunkId& chunk, R
     HF3FS_TRY_ASSIGN(const VersionPart* part, SelectPart(existing, mode, target, chunk));
     FullChunk full;
     full.data.resize(part->length);
-    HF3FS_TRY(NoteError(ReadBytes(*part, 0, full.data)));
+    HF3FS_TRY(NoteError(ReadVersion(target, chunk, *part, 0, full.data)));
     HF3FS_TRY(VerifyChecksum(*part, full.data, chunk));
     full.version = part->version;
     full.checksum = part->checksum;
@@ -473,7 +494,10 @@ Result<bool> ChunkEngine::Purge(TargetId target, const ChunkId& chunk) {
     if (!existing) return false;
     HF3FS_TRY(AwaitEarlierEpochs(existing, ticket.epoch()));
     RecordChange change{&*existing, nullptr};
-    HF3FS_TRY(Persist(std::span(&change, 1), ticket.epoch()));
+    MetaBatch extra;
+    DeleteJournalRecords(target, chunk, /*pending_only=*/false, &extra);
+    HF3FS_TRY(Persist(std::span(&change, 1), ticket.epoch(), &extra));
+    EraseJournal(target, chunk, /*pending_only=*/false);
     CountChunk(target, -1);
     return true;
   });
@@ -513,8 +537,13 @@ Result<RemoveRangeResult> ChunkEngine::RemoveRange(TargetId target, const ChunkI
       victims.push_back(std::move(*existing));
     }
     std::vector<RecordChange> changes;
-    for (const auto& m : victims) changes.push_back(RecordChange{&m, nullptr});
-    if (!changes.empty()) HF3FS_TRY(Persist(changes, ticket.epoch()));
+    MetaBatch extra;
+    for (const auto& m : victims) {
+      changes.push_back(RecordChange{&m, nullptr});
+      DeleteJournalRecords(target, m.chunk_id, /*pending_only=*/false, &extra);
+    }
+    if (!changes.empty()) HF3FS_TRY(Persist(changes, ticket.epoch(), &extra));
+    for (const auto& m : victims) EraseJournal(target, m.chunk_id, /*pending_only=*/false);
     for (size_t i = 0; i < victims.size(); ++i) CountChunk(target, -1);
     result.removed = static_cast<uint32_t>(victims.size());
     return result;

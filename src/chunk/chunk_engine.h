@@ -25,6 +25,9 @@
 //     its epoch is durable, and a committed part whose bytes are not durable yet keeps the last
 //     durable one as its fallback; after a power loss, Open verifies every part of an epoch that
 //     was not durable against its checksum and falls back (or drops it) when its bytes were lost.
+//     A small overwrite inside the committed bytes is journaled instead of copied: its blocks go
+//     into the metadata WAL with the record and are written in place by the flush after the WAL
+//     sync (chunk_journal.cc, docs/design/0010-small-overwrites.md).
 // Either way a crash at any moment leaves every chunk at a state whose bytes match its checksum;
 // no chunk is ever torn.
 //
@@ -104,6 +107,15 @@ struct ChunkEngineOptions {
   // to simulate the reboot after a power loss.
   std::string boot_id;
   rocksdb::Env* meta_env = nullptr;  // tests: a power-loss simulating Env for the metadata store
+  // Window durability: a small overwrite inside a chunk's committed bytes is journaled (its new
+  // blocks go into the metadata WAL with the chunk record, laid over the slot until the next flush
+  // writes them in place; docs/design/0010-small-overwrites.md) instead of copying the chunk.
+  // The largest whole-block range one update may journal (0: never journal) ...
+  uint32_t journal_max_bytes = 64u << 10;
+  // ... and the unapplied entries one chunk, and all chunks together, may have before an update
+  // flushes first.
+  uint32_t journal_max_entries_per_chunk = 64;
+  uint64_t journal_max_bytes_total = 64ull << 20;
 };
 
 struct UpdateOptions {
@@ -264,6 +276,7 @@ class ChunkEngine {
     uint64_t intact = 0;        // parts whose bytes matched their checksum
     uint64_t reverted = 0;      // committed parts replaced by their fallback
     uint64_t dropped = 0;       // parts removed (no durable version to fall back to)
+    uint64_t journal_redone = 0;  // journaled blocks written in place again at open
   };
   const RecoveryReport& recovery() const { return recovery_; }
 
@@ -306,7 +319,10 @@ class ChunkEngine {
 
   // Update paths (chunk_update.cc).
   Result<ChunkMeta> Update(TargetId target, const ChunkId& chunk, const UpdateSpec& spec);
-  Result<ChunkMeta> UpdateLocked(TargetId target, const ChunkId& chunk, const UpdateSpec& spec);
+  // Sets *needs_flush (and returns an error to ignore) when the chunk has committed journal
+  // entries that this update may not build on: the caller flushes without the lock and retries.
+  Result<ChunkMeta> UpdateLocked(TargetId target, const ChunkId& chunk, const UpdateSpec& spec,
+                                 bool* needs_flush);
   Status CheckVersions(const std::optional<ChunkMeta>& existing, const UpdateSpec& spec) const;
   // Builds the part an update produces, writing and syncing its data. A slot it reserved is
   // returned in *reserved (still reserved on failure).
@@ -349,17 +365,18 @@ class ChunkEngine {
     const ChunkMeta* existing = nullptr;
     ChunkMeta* next = nullptr;
   };
-  // Sets each next's fallback (window), writes the changes as one batch, then frees (strict) or
-  // schedules for the end of `epoch`'s flush (window) the slots they stopped naming.
-  Status Persist(std::span<RecordChange> changes, uint64_t epoch);
+  // Sets each next's fallback (window), writes the changes (and `extra`) as one batch, then frees
+  // (strict) or schedules for the end of `epoch`'s flush (window) the slots they stopped naming.
+  Status Persist(std::span<RecordChange> changes, uint64_t epoch, const MetaBatch* extra = nullptr);
   // The SharedSync flush: closes the current epoch, waits for its tickets, fdatasyncs the data
   // files and writes the durable-epoch record synced; then frees the epoch's deferred slots.
   Status FlushEpoch();
   // Open: verifies the parts of epochs that were not durable when the machine rebooted since,
   // fixes their records, and makes everything durable under a new durable epoch.
   Status Recover();
-  // Whether the bytes of `part` match its checksum (kIoError only for a failing disk).
-  Result<bool> PartIntact(const VersionPart& part);
+  // Whether the bytes of `part` (journal entries laid over) match its checksum (kIoError only for
+  // a failing disk).
+  Result<bool> PartIntact(const ChunkMeta& meta, const VersionPart& part);
   Status Hook(std::string_view point);
   // A kIoError marks the engine failed and becomes kDiskError; other statuses pass through.
   Status NoteError(Status st);
@@ -379,8 +396,64 @@ class ChunkEngine {
   Result<VersionPart> ShrinkInPlace(const VersionPart& base, uint64_t version, uint32_t new_length);
   Result<VersionPart> CopyOnWrite(const VersionPart* base, uint64_t version, const Overlay& overlay,
                                   uint8_t chunk_log2, SlotAddress* reserved);
-  // Reads part bytes [offset, offset + out.size()), which must lie within its length.
+  // Reads part bytes [offset, offset + out.size()), which must lie within its length, from its
+  // slot alone; ReadVersion lays the chunk's journal entries over them.
   Status ReadBytes(const VersionPart& part, uint32_t offset, std::span<uint8_t> out);
+  Status ReadVersion(TargetId target, const ChunkId& chunk, const VersionPart& part,
+                     uint32_t offset, std::span<uint8_t> out);
+
+  // Journal of small overwrites (chunk_journal.cc, docs/design/0010-small-overwrites.md).
+  // Entries live in memory (and as 'J' records) from the update that writes them until the
+  // flush that wrote their blocks in place deletes them. A chunk's entries are in version
+  // order, all committed but the last, which may be the pending part's.
+  struct JournalEntry {
+    uint64_t version = 0;
+    uint64_t epoch = 0;  // of the batch that wrote the record (part of its key)
+    SlotAddress slot;
+    uint32_t offset = 0;  // of the first block
+    std::shared_ptr<const std::vector<uint8_t>> blocks;
+    bool committed = false;
+    uint64_t commit_epoch = 0;  // committed: applied by the first flush of an epoch >= this
+  };
+  using ChunkKey = std::pair<TargetId, ChunkId>;
+  struct JournalState {
+    size_t committed = 0;  // committed entries
+    uint64_t last_committed_version = 0;
+    SlotAddress last_committed_slot;
+    std::optional<JournalEntry> pending;
+    uint64_t total_bytes = 0;  // of every chunk's entries
+  };
+  JournalState JournalStateOf(TargetId target, const ChunkId& chunk) const;
+  bool Journalable(const std::optional<ChunkMeta>& existing, const UpdateSpec& spec,
+                   const JournalState& state, uint64_t epoch) const;
+  // Builds the journaled part of a small overwrite of `base` and its record (nothing written).
+  Result<VersionPart> JournalWrite(TargetId target, const ChunkId& chunk, const VersionPart& base,
+                                   const UpdateSpec& spec, uint64_t epoch, JournalRecord* record);
+  // A copy of the chunk's entries (cheap: the blocks are shared).
+  using JournalView = std::vector<JournalEntry>;
+  JournalView JournalViewOf(TargetId target, const ChunkId& chunk) const;
+  // Lays over `out` (bytes [offset, offset + out.size()) of part.slot) the entries of part's slot
+  // up to part's version.
+  static void OverlayJournal(const JournalView& view, const VersionPart& part, uint64_t offset,
+                             std::span<uint8_t> out);
+  // Memory changes after the batch that made them durable-to-be.
+  void InsertJournal(const JournalRecord& record,
+                     std::shared_ptr<const std::vector<uint8_t>> blocks);
+  void MarkJournalCommitted(TargetId target, const ChunkId& chunk, uint64_t version,
+                            uint64_t epoch);
+  // Adds to `batch` the deletion of every record of the chunk (only the pending one when
+  // `pending_only`); EraseJournal drops the same entries from memory once the batch is written.
+  void DeleteJournalRecords(TargetId target, const ChunkId& chunk, bool pending_only,
+                            MetaBatch* batch) const;
+  void EraseJournal(TargetId target, const ChunkId& chunk, bool pending_only);
+  // Flush step: the committed entries of epochs <= `epoch`, written in place after the WAL sync.
+  // Adds their deletions to `batch`; `applied` gets them for ForgetApplied.
+  Status ApplyJournal(uint64_t epoch, MetaBatch* batch,
+                      std::vector<std::pair<ChunkKey, JournalEntry>>* applied);
+  void ForgetApplied(const std::vector<std::pair<ChunkKey, JournalEntry>>& applied);
+  // Open: redoes committed records, keeps pending ones, adds stale and redone ones to `batch`.
+  Status RecoverJournal(MetaBatch* batch);
+  Status WriteBlocksInPlace(SlotAddress slot, uint32_t offset, std::span<const uint8_t> blocks);
 
   std::string dir_;
   ChunkEngineOptions options_;
@@ -410,6 +483,13 @@ class ChunkEngine {
   std::atomic<uint64_t> records_written_{0};
   std::atomic<uint64_t> records_flushed_{0};
   std::string boot_id_;
+  // Journal (guarded by journal_mu_; journal_count_ lets readers skip the lock when empty).
+  mutable std::mutex journal_mu_;
+  std::map<ChunkKey, std::vector<JournalEntry>> journal_;
+  uint64_t journal_bytes_ = 0;
+  std::atomic<uint64_t> journal_count_{0};
+  metrics::Counter* journal_applied_ = nullptr;
+  metrics::Counter* journal_forced_flushes_ = nullptr;
   metrics::Counter* syncs_ = nullptr;
   metrics::Histogram* sync_latency_ = nullptr;
   SharedSync sync_;  // last: its background thread stops before the rest goes

@@ -19,6 +19,8 @@ ChunkEngineOptions ChunkEngineConfig::ToOptions() const {
   o.low_space_threshold_percent = low_space_threshold_percent.Get();
   o.punch_empty_groups = punch_empty_groups.Get();
   o.durability = durability.Get() == "strict" ? Durability::kStrict : Durability::kWindow;
+  o.journal_max_bytes = static_cast<uint32_t>(journal_max_bytes.Get());
+  o.journal_max_bytes_total = journal_max_memory_bytes.Get();
   o.sync_interval =
       std::chrono::duration_cast<std::chrono::milliseconds>(durability_window.Get());
   return o;

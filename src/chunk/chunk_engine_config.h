@@ -80,6 +80,20 @@ struct ChunkEngineConfig : config::Section {
       {.min = 0.0, .max = 100.0, .hot = true}};
   config::Item<bool> punch_empty_groups{this, "punch_empty_groups", true,
                                         "return the space of groups whose last chunk is gone"};
+  config::Item<uint64_t> journal_max_bytes{
+      this,
+      "journal_max_bytes",
+      64ull << 10,
+      "window durability: an overwrite inside a chunk's bytes touching at most this many bytes "
+      "of whole 4 KiB blocks is journaled instead of copying the chunk (0: always copy; "
+      "docs/design/0010-small-overwrites.md)",
+      {.max = 1ull << 20, .size = true}};
+  config::Item<uint64_t> journal_max_memory_bytes{
+      this,
+      "journal_max_memory_bytes",
+      64ull << 20,
+      "journaled bytes each disk holds in memory until its next flush writes them in place",
+      {.min = 1ull << 20, .max = 4ull << 30, .size = true}};
 
   // Engine options from the current values (name, file layer, hooks and metrics stay default).
   ChunkEngineOptions ToOptions() const;

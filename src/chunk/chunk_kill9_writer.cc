@@ -77,7 +77,15 @@ int Run(const std::string& dir, int fd, uint64_t seed) {
     int op = static_cast<int>(rng() % 10);
     Result<ChunkMeta> r = Status(StatusCode::kInternal, "no op");
     bool commit = true;
-    if (op < 6) {  // write: append (often), overwrite, or past the end
+    if (op < 2 && next.bytes.size() > 1) {  // a small overwrite inside the bytes (journaled)
+      uint32_t off = static_cast<uint32_t>(rng() % (next.bytes.size() - 1));
+      uint32_t len =
+          1 + static_cast<uint32_t>(rng() % std::min<uint64_t>(next.bytes.size() - off, 10000));
+      auto data = RandomBytes(rng, len);
+      std::copy(data.begin(), data.end(), next.bytes.begin() + off);
+      Send(fd, Kill9Record::kIntent, i, next, seq);
+      r = e.Write(target, id, size, off, data, o);
+    } else if (op < 6) {  // write: append (often), overwrite, or past the end
       uint32_t off = (rng() % 2 == 0) ? static_cast<uint32_t>(next.bytes.size())
                                       : static_cast<uint32_t>(rng() % size);
       if (off >= size) off = static_cast<uint32_t>(rng() % size);

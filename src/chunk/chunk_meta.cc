@@ -149,6 +149,77 @@ Result<std::pair<TargetId, ChunkId>> DecodeChunkKey(std::string_view key) {
   return std::make_pair(TargetId(target), ChunkId(std::string(key.substr(9))));
 }
 
+std::string EncodeJournalKey(TargetId target, const ChunkId& chunk_id, uint64_t version,
+                             uint64_t epoch) {
+  std::string key(1, kJournalKeyPrefix);
+  PutBe64(key, target.value());
+  key.push_back(static_cast<char>(chunk_id.size()));
+  key += chunk_id.bytes();
+  PutBe64(key, version);
+  PutBe64(key, epoch);
+  return key;
+}
+
+std::string EncodeJournalValue(const JournalRecord& r) {
+  std::string out(kJournalHeaderBytes + r.blocks.size() + 4, '\0');
+  auto* p = reinterpret_cast<uint8_t*>(out.data());
+  p[0] = kJournalRecordVersion;
+  p[2] = r.slot.class_log2;
+  PutLe(p + 4, r.slot.index, 4);
+  PutLe(p + 8, r.version, 8);
+  PutLe(p + 16, r.offset, 4);
+  PutLe(p + 20, r.blocks.size(), 4);
+  PutLe(p + 24, r.epoch, 8);
+  if (!r.blocks.empty()) std::memcpy(p + kJournalHeaderBytes, r.blocks.data(), r.blocks.size());
+  size_t body = kJournalHeaderBytes + r.blocks.size();
+  PutLe(p + body, Crc32c(p, body), 4);
+  return out;
+}
+
+Result<JournalRecord> DecodeJournalRecord(std::string_view key, std::string_view value) {
+  auto corrupt = [](std::string_view what) {
+    return MakeStatus(StatusCode::kDataCorruption, "journal record: {}", what);
+  };
+  if (key.size() < 1 + 8 + 1 + 1 + 16 || key[0] != kJournalKeyPrefix) {
+    return corrupt("malformed key");
+  }
+  const auto* k = reinterpret_cast<const uint8_t*>(key.data());
+  uint64_t target = 0;
+  for (size_t i = 1; i < 9; ++i) target = (target << 8) | k[i];
+  size_t id_len = k[9];
+  if (id_len == 0 || id_len > kMaxChunkIdBytes || key.size() != 10 + id_len + 16) {
+    return corrupt("bad chunk id length in key");
+  }
+  uint64_t key_version = 0;
+  uint64_t key_epoch = 0;
+  for (size_t i = 0; i < 8; ++i) key_version = (key_version << 8) | k[10 + id_len + i];
+  for (size_t i = 0; i < 8; ++i) key_epoch = (key_epoch << 8) | k[18 + id_len + i];
+  if (value.size() < kJournalHeaderBytes + 4) return corrupt("value too short");
+  const auto* p = reinterpret_cast<const uint8_t*>(value.data());
+  size_t body = value.size() - 4;
+  if (Crc32c(p, body) != static_cast<uint32_t>(GetLe(p + body, 4))) return corrupt("bad CRC");
+  if (p[0] != kJournalRecordVersion) return corrupt("unknown format version");
+  if (p[1] != 0 || p[3] != 0) return corrupt("reserved bytes set");
+  JournalRecord r;
+  r.target = TargetId(target);
+  r.chunk_id = ChunkId(std::string(key.substr(10, id_len)));
+  r.slot.class_log2 = p[2];
+  r.slot.index = static_cast<uint32_t>(GetLe(p + 4, 4));
+  r.version = GetLe(p + 8, 8);
+  r.offset = static_cast<uint32_t>(GetLe(p + 16, 4));
+  uint64_t length = GetLe(p + 20, 4);
+  r.epoch = GetLe(p + 24, 8);
+  if (r.version != key_version || r.epoch != key_epoch) return corrupt("key and value disagree");
+  if (r.version == 0) return corrupt("version 0");
+  if (!IsValidClassLog2(r.slot.class_log2)) return corrupt("bad slot class");
+  if (length == 0 || length != body - kJournalHeaderBytes || length % kBlockBytes != 0 ||
+      r.offset % kBlockBytes != 0 || uint64_t{r.offset} + length > r.slot.capacity()) {
+    return corrupt("bad block range");
+  }
+  r.blocks.assign(p + kJournalHeaderBytes, p + body);
+  return r;
+}
+
 std::string EncodeChunkRecord(const ChunkMeta& meta) {
   uint8_t buf[kChunkRecordBytes] = {};
   buf[0] = kChunkRecordVersion;

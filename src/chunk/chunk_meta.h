@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "chunk/chunk_id.h"
 #include "common/ids.h"
@@ -150,6 +151,34 @@ struct DurableEpoch {
 };
 std::string EncodeDurableEpoch(const DurableEpoch& d);
 Result<DurableEpoch> DecodeDurableEpoch(std::string_view value);
+
+// A journal record (key 'J'): the new whole blocks of one small overwrite, written in the same
+// batch as the chunk record that names its version (docs/design/0010-small-overwrites.md). The
+// version is laid over `slot` until the engine writes the blocks in place after the WAL holding
+// this record is synced; the record is deleted once those in-place bytes are durable.
+inline constexpr char kJournalKeyPrefix = 'J';
+inline constexpr uint8_t kJournalRecordVersion = 1;
+inline constexpr size_t kJournalHeaderBytes = 32;  // then the blocks, then a CRC32C
+
+struct JournalRecord {
+  TargetId target;
+  ChunkId chunk_id;
+  uint64_t version = 0;         // the chunk version these blocks belong to
+  uint64_t epoch = 0;           // the engine epoch of the batch that wrote the record
+  SlotAddress slot;             // the slot the blocks are laid over
+  uint32_t offset = 0;          // block-aligned chunk offset of the first block
+  std::vector<uint8_t> blocks;  // whole blocks
+
+  bool operator==(const JournalRecord&) const = default;
+};
+
+// 'J' + target (8 B BE) + chunk id length (1 B) + chunk id + version (8 B BE) + epoch (8 B BE):
+// one chunk's records are contiguous and in version order.
+std::string EncodeJournalKey(TargetId target, const ChunkId& chunk_id, uint64_t version,
+                             uint64_t epoch);
+std::string EncodeJournalValue(const JournalRecord& record);
+// Decodes and validates key and value; kDataCorruption on any violation.
+Result<JournalRecord> DecodeJournalRecord(std::string_view key, std::string_view value);
 
 // Per-class slot grouping, fixed when an engine directory is created.
 struct Layout {

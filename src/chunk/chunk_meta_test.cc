@@ -163,6 +163,51 @@ std::string Mutate(std::string rec, size_t at, uint8_t value) {
   return rec;
 }
 
+TEST(JournalRecord, MatchesTheDocumentedBytesAndRejectsCorruption) {
+  JournalRecord r;
+  r.target = TargetId(0x0102030405060708ull);
+  r.chunk_id = ChunkId(std::string("abc"));
+  r.version = 9;
+  r.epoch = 0x1122;
+  r.slot = SlotAddress{20, 0x01020304};
+  r.offset = 8192;
+  r.blocks.assign(4096, 0x5a);
+  std::string key = EncodeJournalKey(r.target, r.chunk_id, r.version, r.epoch);
+  EXPECT_EQ(key, std::string("J\x01\x02\x03\x04\x05\x06\x07\x08\x03"
+                             "abc\0\0\0\0\0\0\0\x09\0\0\0\0\0\0\x11\x22",
+                             1 + 8 + 1 + 3 + 16));
+  std::string value = EncodeJournalValue(r);
+  ASSERT_EQ(value.size(), 32u + 4096 + 4);
+  EXPECT_EQ(value[0], 1);                         // record version
+  EXPECT_EQ(static_cast<uint8_t>(value[2]), 20);  // slot class
+  EXPECT_EQ(value.substr(4, 4), std::string("\x04\x03\x02\x01"));
+  EXPECT_EQ(value.substr(16, 4), std::string("\0\x20\0\0", 4));  // offset 8192 LE
+  EXPECT_EQ(value.substr(20, 4), std::string("\0\x10\0\0", 4));  // 4096 LE
+  auto back = DecodeJournalRecord(key, value);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, r);
+  // Records of one chunk sort by version, and before the next chunk id.
+  EXPECT_LT(EncodeJournalKey(r.target, r.chunk_id, 9, 99),
+            EncodeJournalKey(r.target, r.chunk_id, 10, 1));
+  EXPECT_LT(EncodeJournalKey(r.target, r.chunk_id, 99, 1),
+            EncodeJournalKey(r.target, ChunkId(std::string("abcd")), 1, 1));
+  auto corrupt = [&](std::string k, std::string v) {
+    return DecodeJournalRecord(k, v).status().code() == StatusCode::kDataCorruption;
+  };
+  std::string flipped = value;
+  flipped[100] ^= 1;
+  EXPECT_TRUE(corrupt(key, flipped)) << "a flipped block byte must fail the CRC";
+  EXPECT_TRUE(corrupt(key, value.substr(0, value.size() - 1)));
+  EXPECT_TRUE(corrupt(EncodeJournalKey(r.target, r.chunk_id, 10, r.epoch), value));
+  EXPECT_TRUE(corrupt(key.substr(0, key.size() - 1), value));
+  JournalRecord unaligned = r;
+  unaligned.offset = 100;
+  EXPECT_TRUE(corrupt(key, EncodeJournalValue(unaligned)));
+  JournalRecord past = r;
+  past.offset = 1u << 20;  // past the end of a 1 MiB slot
+  EXPECT_TRUE(corrupt(key, EncodeJournalValue(past)));
+}
+
 TEST(ChunkRecord, RejectsEveryMalformedShape) {
   ChunkMeta m = SampleMeta();
   std::string good = EncodeChunkRecord(m);

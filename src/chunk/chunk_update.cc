@@ -98,8 +98,23 @@ Result<ChunkMeta> ChunkEngine::Update(TargetId target, const ChunkId& chunk,
       }
     }
     HF3FS_TRY(CheckWritable());
-    std::unique_lock lock(StripeOf(target, chunk));
-    return UpdateLocked(target, chunk, spec);
+    // A chunk with committed journal entries is flushed (without its lock: the flush of an
+    // earlier epoch may be what a lock holder waits for) before other update paths touch it.
+    // Each flush applies every committed entry, so a retry finds none unless new ones came.
+    for (int attempt = 0;; ++attempt) {
+      bool needs_flush = false;
+      Result<ChunkMeta> r = [&] {
+        std::unique_lock lock(StripeOf(target, chunk));
+        return UpdateLocked(target, chunk, spec, &needs_flush);
+      }();
+      if (!needs_flush) return r;
+      if (attempt == 8) {
+        return MakeStatus(StatusCode::kUnavailable,
+                          "chunk {} keeps getting journaled overwrites; retry the update", chunk);
+      }
+      journal_forced_flushes_->Inc();
+      HF3FS_TRY(sync_.Sync());
+    }
   }();
   metrics_->Finish(kOps[static_cast<size_t>(spec.kind)], start,
                    result.ok() ? Status::Ok() : Status(result.status().code()));
@@ -129,7 +144,7 @@ Status ChunkEngine::CheckVersions(const std::optional<ChunkMeta>& existing,
 }
 
 Result<ChunkMeta> ChunkEngine::UpdateLocked(TargetId target, const ChunkId& chunk,
-                                            const UpdateSpec& spec) {
+                                            const UpdateSpec& spec, bool* needs_flush) {
   EpochTicket ticket(*this);
   HF3FS_TRY_ASSIGN(std::optional<ChunkMeta> existing, GetRecord(target, chunk));
   if (!existing && spec.kind == UpdateKind::kRemove) {
@@ -146,11 +161,28 @@ Result<ChunkMeta> ChunkEngine::UpdateLocked(TargetId target, const ChunkId& chun
   uint32_t chunk_size = existing ? existing->chunk_size : spec.chunk_size;
   uint8_t chunk_log2 = *ChunkSizeLog2(chunk_size);
   SlotAddress reserved;
-  auto part = BuildPart(existing, spec, chunk_log2, &reserved, ticket.epoch());
+  // The journal (chunk_journal.cc): a pending entry is replaced by whatever replaces the pending
+  // part; committed entries admit only further journaled overwrites.
+  JournalState journal = existing ? JournalStateOf(target, chunk) : JournalState{};
+  MetaBatch extra;
+  std::optional<JournalRecord> record;
+  Result<VersionPart> part = VersionPart{};
+  if (Journalable(existing, spec, journal, ticket.epoch())) {
+    record.emplace();
+    part = JournalWrite(target, chunk, *existing->committed, spec, ticket.epoch(), &*record);
+    if (part.ok()) metrics_->paths[static_cast<size_t>(UpdatePath::kJournal)]->Inc();
+  } else if (journal.committed > 0) {
+    *needs_flush = true;
+    return Status(StatusCode::kUnavailable, "chunk has committed journal entries; flush first");
+  } else {
+    part = BuildPart(existing, spec, chunk_log2, &reserved, ticket.epoch());
+  }
   if (!part.ok()) {
     if (reserved.valid()) FreeSlot(reserved);
     return NoteError(std::move(part).status());
   }
+  if (journal.pending) DeleteJournalRecords(target, chunk, /*pending_only=*/true, &extra);
+  if (record) extra.PutJournal(*record);
 
   ChunkMeta next;
   if (existing) {
@@ -170,7 +202,12 @@ Result<ChunkMeta> ChunkEngine::UpdateLocked(TargetId target, const ChunkId& chun
   // On failure the reserved slot stays reserved: the batch may be durable after all, and a
   // leaked slot is reclaimed by the next open while a wrongly freed one could be overwritten.
   RecordChange change{existing ? &*existing : nullptr, &next};
-  HF3FS_TRY(Persist(std::span(&change, 1), ticket.epoch()));
+  HF3FS_TRY(Persist(std::span(&change, 1), ticket.epoch(), &extra));
+  if (journal.pending) EraseJournal(target, chunk, /*pending_only=*/true);
+  if (record) {
+    auto blocks = std::make_shared<const std::vector<uint8_t>>(std::move(record->blocks));
+    InsertJournal(*record, std::move(blocks));
+  }
   if (!existing) CountChunk(target, 1);
   HF3FS_TRY(Hook("update.after_batch"));
   return next;
@@ -309,8 +346,15 @@ Result<ChunkMeta> ChunkEngine::CommitLocked(TargetId target, const ChunkId& chun
     next.pending.reset();
   }
   RecordChange change{&*existing, removal ? nullptr : &next};
-  HF3FS_TRY(Persist(std::span(&change, 1), ticket.epoch()));
-  if (removal) CountChunk(target, -1);
+  MetaBatch extra;
+  if (removal) DeleteJournalRecords(target, chunk, /*pending_only=*/false, &extra);
+  HF3FS_TRY(Persist(std::span(&change, 1), ticket.epoch(), &extra));
+  if (removal) {
+    EraseJournal(target, chunk, /*pending_only=*/false);
+    CountChunk(target, -1);
+  } else {
+    MarkJournalCommitted(target, chunk, version, ticket.epoch());
+  }
   return next;
 }
 

@@ -31,7 +31,16 @@ enum class EngineOp : uint8_t {
 const char* EngineOpName(EngineOp op);
 
 // How an update was applied ("path" label of hf3fs_chunk_updates_total).
-enum class UpdatePath : uint8_t { kAppend, kShrink, kCow, kRemoval, kEmpty, kUnchanged, kCount };
+enum class UpdatePath : uint8_t {
+  kAppend,
+  kShrink,
+  kCow,
+  kRemoval,
+  kEmpty,
+  kUnchanged,
+  kJournal,
+  kCount,
+};
 
 struct EngineMetrics {
   EngineMetrics(metrics::Registry* registry, std::string disk);

@@ -32,6 +32,20 @@ void MetaBatch::PutDurableEpoch(const DurableEpoch& d) {
   ops_.emplace_back(std::string(1, kDurableEpochKey), EncodeDurableEpoch(d));
 }
 
+void MetaBatch::PutJournal(const JournalRecord& record) {
+  ops_.emplace_back(EncodeJournalKey(record.target, record.chunk_id, record.version, record.epoch),
+                    EncodeJournalValue(record));
+}
+
+void MetaBatch::DeleteJournal(TargetId target, const ChunkId& chunk_id, uint64_t version,
+                              uint64_t epoch) {
+  ops_.emplace_back(EncodeJournalKey(target, chunk_id, version, epoch), std::nullopt);
+}
+
+void MetaBatch::Append(const MetaBatch& other) {
+  ops_.insert(ops_.end(), other.ops_.begin(), other.ops_.end());
+}
+
 MetaStore::~MetaStore() {
   if (db_ != nullptr) {
     auto s = db_->Close();
@@ -117,6 +131,24 @@ Status MetaStore::Scan(std::string_view begin_key, std::string_view end_key,
     if (!fn(std::move(meta))) return Status::Ok();
   }
   return FromRocks(it->status(), "scan");
+}
+
+Status MetaStore::SyncWal() { return FromRocks(db_->SyncWAL(), "sync wal"); }
+
+Status MetaStore::ScanJournal(const std::function<bool(JournalRecord&&)>& fn) {
+  rocksdb::ReadOptions ro;
+  const char end_key = kJournalKeyPrefix + 1;
+  rocksdb::Slice end_slice(&end_key, 1);
+  ro.iterate_upper_bound = &end_slice;
+  ro.fill_cache = false;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
+  for (it->Seek(rocksdb::Slice(&kJournalKeyPrefix, 1)); it->Valid(); it->Next()) {
+    std::string_view key(it->key().data(), it->key().size());
+    std::string_view value(it->value().data(), it->value().size());
+    HF3FS_TRY_ASSIGN(JournalRecord record, DecodeJournalRecord(key, value));
+    if (!fn(std::move(record))) return Status::Ok();
+  }
+  return FromRocks(it->status(), "scan journal");
 }
 
 }  // namespace hf3fs::chunk

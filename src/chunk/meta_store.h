@@ -34,6 +34,10 @@ class MetaBatch {
   void Put(const ChunkMeta& meta);
   void Delete(TargetId target, const ChunkId& chunk_id);
   void PutDurableEpoch(const DurableEpoch& d);
+  void PutJournal(const JournalRecord& record);
+  void DeleteJournal(TargetId target, const ChunkId& chunk_id, uint64_t version, uint64_t epoch);
+  // Appends the changes of `other` (applied after this batch's own).
+  void Append(const MetaBatch& other);
   bool empty() const { return ops_.empty(); }
   size_t size() const { return ops_.size(); }
 
@@ -63,6 +67,13 @@ class MetaStore {
 
   // Applies a batch atomically; durably when `sync`.
   Status Write(const MetaBatch& batch, bool sync = true);
+
+  // Makes every write so far durable (syncs the WAL), as the next synced write would.
+  Status SyncWal();
+
+  // Calls fn for each journal record, in key order (one chunk's records by version), until fn
+  // returns false; a malformed record stops the scan with kDataCorruption.
+  Status ScanJournal(const std::function<bool(JournalRecord&&)>& fn);
 
   // Calls fn for each chunk record with key in [begin_key, end_key) (empty end: no bound), in
   // key order, until fn returns false. Records are decoded and validated; a malformed one stops
