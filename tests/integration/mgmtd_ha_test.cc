@@ -129,6 +129,10 @@ TEST_F(MgmtdHa, OnePrimaryFailoverAndStandbyAfterRestart) {
   Start(p);
   std::this_thread::sleep_for(1500ms);
   EXPECT_EQ(Primary(), s);
+  // Asked only the standby, the CLI is pointed to the primary for node states.
+  auto via_standby = Admin({"list-nodes"}, addrs_[p]);
+  ASSERT_EQ(via_standby.exit_code, 0) << via_standby.err;
+  EXPECT_EQ(json::parse(via_standby.out)["nodes"].size(), 1u);
   EXPECT_EQ(Admin({"register-node", "12", "storage"}, addrs_[p] + "," + addrs_[s]).exit_code, 0);
 }
 

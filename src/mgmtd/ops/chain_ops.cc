@@ -89,6 +89,7 @@ Result<CreateTargetsRsp> CreateTargets(OpContext& ctx, const CreateTargetsReq& r
 }
 
 Result<ListTargetsRsp> ListTargets(OpContext& ctx, const ListTargetsReq& req) {
+  HF3FS_TRY(CheckPrimary(ctx));  // local states and space come from the primary's heartbeats
   HF3FS_TRY_ASSIGN(auto info, BuildRoutingInfo(ctx));
   ListTargetsRsp rsp;
   for (const auto& t : info->targets()) {

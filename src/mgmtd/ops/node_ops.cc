@@ -159,6 +159,9 @@ Result<SetNodeTagsRsp> SetNodeTags(OpContext& ctx, const SetNodeTagsReq& req) {
 }
 
 Result<ListNodesRsp> ListNodes(OpContext& ctx, const ListNodesReq&) {
+  // Node states come from heartbeats, which only the primary receives: a standby would report
+  // every node as failed.
+  HF3FS_TRY(CheckPrimary(ctx));
   HF3FS_TRY_ASSIGN(auto info, BuildRoutingInfo(ctx));
   ListNodesRsp rsp;
   *rsp.mutable_nodes() = info->nodes();

@@ -328,6 +328,13 @@ TEST_F(MgmtdOpsTest, StandbyRefusesChangesAndNamesThePrimary) {
   auto p = GetPrimary(standby, GetPrimaryReq());
   EXPECT_FALSE(p->is_primary());
   EXPECT_EQ(p->primary_address(), "127.0.0.1:9000");
+  // Node and target states live in the primary's memory (heartbeats): a standby does not make
+  // them up, it names the primary.
+  auto nodes = ListNodes(standby, ListNodesReq());
+  EXPECT_EQ(nodes.status().code(), StatusCode::kMgmtdNotPrimary);
+  EXPECT_NE(nodes.status().message().find("127.0.0.1:9000"), std::string::npos);
+  EXPECT_EQ(ListTargets(standby, ListTargetsReq()).status().code(), StatusCode::kMgmtdNotPrimary);
+  EXPECT_TRUE(ListNodes(*ctx_, ListNodesReq()).ok());
   // The lease expires (the primary stopped renewing): the standby takes over with a new term.
   now_ms_ += 3000;
   EXPECT_TRUE(RenewLease(standby, NodeId(2), "0.1.0").value());
