@@ -122,10 +122,15 @@ Result<VersionPart> ChunkEngine::CopyOnWrite(const VersionPart* base, uint64_t v
 Status ChunkEngine::ReadBytes(const VersionPart& part, uint32_t offset, std::span<uint8_t> out) {
   if (out.empty()) return Status::Ok();
   HF3FS_CHECK(uint64_t{offset} + out.size() <= part.length);
-  // Aligned caller buffers are read into directly.
-  if (offset % kBlockBytes == 0 && out.size() % kBlockBytes == 0 &&
-      reinterpret_cast<uintptr_t>(out.data()) % kBlockBytes == 0) {
-    return data_->Read(part.slot, offset, out);
+  // Aligned caller buffers are read into directly, all but a partial last block.
+  if (offset % kBlockBytes == 0 && reinterpret_cast<uintptr_t>(out.data()) % kBlockBytes == 0) {
+    size_t whole = RoundDownToBlock(out.size());
+    if (whole > 0) {
+      HF3FS_TRY(data_->Read(part.slot, offset, out.first(whole)));
+      offset += static_cast<uint32_t>(whole);
+      out = out.subspan(whole);
+      if (out.empty()) return Status::Ok();
+    }
   }
   auto buf = buffers_->Acquire();
   const uint64_t piece = buf->size();

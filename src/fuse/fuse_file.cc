@@ -9,6 +9,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "common/io_buffer.h"
 #include "fuse/fuse_fs.h"
 #include "fuse/fuse_util.h"
 
@@ -251,16 +252,16 @@ void FuseFs::Read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_
       inode = st->inode;
       length = std::max(st->inode.length(), st->written_end);
     }
-    std::unique_ptr<uint8_t[]> buf(new uint8_t[size]);  // not zeroed: Read fills it
+    IoBuffer buf(size);  // not zeroed (Read fills it), and reused: no page faults per read
     auto n = co_await client_.io().Read(inode, length, static_cast<uint64_t>(off),
-                                        std::span<uint8_t>(buf.get(), size));
+                                        std::span<uint8_t>(buf.data(), size));
     if (!n.ok()) {
       HF3FS_LOG_WARN("fuse.read_failed inode={} offset={} size={} error=\"{}\"", inode.id(), off,
                      size, n.status());
       reply::Err(req, Errno(n.status()));
       co_return;
     }
-    reply::Buf(req, reinterpret_cast<const char*>(buf.get()), *n);
+    reply::Buf(req, reinterpret_cast<const char*>(buf.data()), *n);
   });
 }
 

@@ -20,6 +20,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/io_buffer.h"
 #include "common/metrics.h"
 #include "common/status.h"
 
@@ -47,7 +48,8 @@ struct RequestContext {
   // attachment, or into memory kept alive by `response_attachment_owner`.
   std::vector<std::span<const uint8_t>> response_attachment;
   std::shared_ptr<const void> response_attachment_owner;
-  std::vector<uint8_t> response_buffer;
+  // 4 KiB-aligned and not zero-filled on resize: disk reads land in it directly.
+  IoBuffer response_buffer;
 
   bool expired() const { return std::chrono::steady_clock::now() >= deadline; }
 };
