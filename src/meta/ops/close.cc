@@ -1,4 +1,6 @@
 // close and sync: persist the writer's length hint and times; close also ends the write session.
+// Only a request naming a live write session may report a length or times (session 0: sync or
+// query only).
 // A length hint only raises the length, and only when it was made under the file's current
 // truncate version (a hint from before a truncate is stale). A durable sync then flushes the KV
 // store, which makes every metadata change committed so far power-safe (fsync of the file or of
@@ -22,6 +24,13 @@ Result<CloseRsp> FinishIn(kv::Transaction& txn, const CloseReq& req, bool end_se
                         req.session_id(), id.value());
     }
     if (end_session) HF3FS_TRY(txn.Clear(key));
+  } else if (req.has_length_hint() || req.mtime_ns() != 0 || req.atime_ns() != 0) {
+    // The write session is the capability to report a length and times (the writer's data is on
+    // the storage nodes); without one a caller may only sync or ask for the length.
+    return MakeStatus(StatusCode::kMetaBadSession,
+                      "inode {}: a length or time report needs the writer's session (open the "
+                      "file for writing first)",
+                      id.value());
   }
   bool changed = false;
   if (req.has_length_hint() && req.truncate_version() == inode->truncate_version() &&

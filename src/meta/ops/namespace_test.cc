@@ -103,6 +103,38 @@ TYPED_TEST(NamespaceTest, TruncateOnOpenBumpsTruncateVersion) {
   EXPECT_EQ(this->CountKeys(store::kSessionPrefix), 0u);
 }
 
+TYPED_TEST(NamespaceTest, WithoutAWriteSessionCloseAndSyncChangeNothing) {
+  auto c = this->Create(this->root_, "/f", O_CREAT | O_WRONLY);
+  ASSERT_OK_META(c);
+  // Session 0 is what a reader (or anyone) has: it may sync and read the length, never set it
+  // or the file's times.
+  CloseReq forged;
+  forged.set_inode_id(c->inode().id());
+  forged.set_has_length_hint(true);
+  forged.set_length_hint(1ull << 40);
+  EXPECT_ERRNO(meta::Sync(*this->ctx_, forged), EBADF);
+  EXPECT_ERRNO(meta::Close(*this->ctx_, forged), EBADF);
+  CloseReq times;
+  times.set_inode_id(c->inode().id());
+  times.set_mtime_ns(7);
+  EXPECT_ERRNO(meta::Sync(*this->ctx_, times), EBADF);
+  CloseReq batch_one = forged;
+  CloseBatchReq batch;
+  *batch.add_closes() = batch_one;
+  auto batched = meta::CloseBatch(*this->ctx_, batch);
+  ASSERT_TRUE(batched.ok()) << batched.status();
+  ASSERT_EQ(batched->codes_size(), 1);
+  EXPECT_EQ(batched->codes(0), static_cast<uint32_t>(StatusCode::kMetaBadSession));
+  CloseReq plain;  // a durable sync of a file opened read-only
+  plain.set_inode_id(c->inode().id());
+  plain.set_durable(true);
+  plain.set_query_length(true);
+  auto synced = meta::Sync(*this->ctx_, plain);
+  ASSERT_OK_META(synced);
+  EXPECT_EQ(synced->inode().length(), 0u);
+  EXPECT_NE(synced->inode().mtime_ns(), 7);
+}
+
 TYPED_TEST(NamespaceTest, OpenChecksModeAndType) {
   ASSERT_OK_META(this->Touch(this->root_, "/f", 0640));
   ASSERT_OK_META(this->Chown(this->root_, "/f", 1000, 3000));
