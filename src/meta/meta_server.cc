@@ -215,6 +215,7 @@ Status MetaServer::FixLengthFromStorage(InodeId id) {
   req.set_has_length_hint(true);
   req.set_length_hint(length);
   req.set_truncate_version(inode->truncate_version());
+  req.set_query_length(true);  // the hint is what storage holds, not a writer's report
   HF3FS_TRY(Sync(ctx_, req));
   HF3FS_LOG_INFO("meta.length_from_storage inode={} length={}", id.value(), length);
   return Status::Ok();

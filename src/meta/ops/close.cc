@@ -1,6 +1,6 @@
 // close and sync: persist the writer's length hint and times; close also ends the write session.
-// Only a request naming a live write session may report a length or times (session 0: sync or
-// query only).
+// Only a request naming a live write session may report a length or times (session 0: sync, or
+// query the length from storage).
 // A length hint only raises the length, and only when it was made under the file's current
 // truncate version (a hint from before a truncate is stale). A durable sync then flushes the KV
 // store, which makes every metadata change committed so far power-safe (fsync of the file or of
@@ -24,9 +24,12 @@ Result<CloseRsp> FinishIn(kv::Transaction& txn, const CloseReq& req, bool end_se
                         req.session_id(), id.value());
     }
     if (end_session) HF3FS_TRY(txn.Clear(key));
-  } else if (req.has_length_hint() || req.mtime_ns() != 0 || req.atime_ns() != 0) {
+  } else if ((req.has_length_hint() && !req.query_length()) || req.mtime_ns() != 0 ||
+             req.atime_ns() != 0) {
     // The write session is the capability to report a length and times (the writer's data is on
-    // the storage nodes); without one a caller may only sync or ask for the length.
+    // the storage nodes); without one a caller may only sync or ask for the length. (With
+    // query_length the hint is the length meta itself read from storage: the service replaces
+    // whatever the request carried before the op runs.)
     return MakeStatus(StatusCode::kMetaBadSession,
                       "inode {}: a length or time report needs the writer's session (open the "
                       "file for writing first)",
@@ -70,6 +73,14 @@ Result<CloseBatchRsp> CloseBatch(OpContext& ctx, const CloseBatchReq& req) {
   if (req.closes_size() > 1024) {
     return MakeStatus(StatusCode::kInvalidArgument, "{} closes in one batch (at most 1024)",
                       req.closes_size());
+  }
+  for (const auto& c : req.closes()) {
+    // Batches have no storage query: a length in one is the writer's, which needs its session.
+    if (c.session_id() == 0) {
+      return MakeStatus(StatusCode::kMetaBadSession,
+                        "close batch: inode {} has no write session (batch only session closes)",
+                        c.inode_id());
+    }
   }
   CloseBatchRsp rsp;
   Status all = kv::RunTransaction(ctx.engine, ctx.retry, [&](kv::Transaction& txn) -> Status {
