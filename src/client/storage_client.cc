@@ -19,6 +19,10 @@ using storage::UpdateRsp;
 
 namespace {
 
+// Bounds of one batch read request (see Read).
+constexpr size_t kMaxBatchReads = 1024;
+constexpr size_t kMaxBatchBytes = 32u << 20;
+
 // Errors after which a call is worth repeating once routing was refreshed: the chain or the
 // target's role changed, a node is unreachable, or a disk failed and mgmtd will move its targets.
 bool Retryable(const Status& st) { return st.retryable() || st.code() == StatusCode::kDiskError; }
@@ -231,7 +235,25 @@ awaitable<Status> StorageClient::Read(std::span<ReadOp> ops, bool allow_uncommit
       g.first = *addr;
       g.second.push_back(i);
     }
+    // One request per node, split so that no answer outgrows an RPC frame or the server's batch
+    // limits: at most kMaxBatchReads reads and kMaxBatchBytes bytes each (a larger single read,
+    // up to a 64 MiB chunk, goes alone).
+    std::vector<std::pair<net::Address, std::vector<size_t>>> batches;
     for (auto& [name, group] : groups) {
+      size_t bytes = 0;
+      bool fresh = true;
+      for (size_t i : group.second) {
+        size_t n = ops[i].out.size();
+        if (fresh || batches.back().second.size() >= kMaxBatchReads || bytes + n > kMaxBatchBytes) {
+          batches.emplace_back(group.first, std::vector<size_t>{});
+          bytes = 0;
+          fresh = false;
+        }
+        batches.back().second.push_back(i);
+        bytes += n;
+      }
+    }
+    for (auto& group : batches) {
       storage::BatchReadReq req;
       req.set_allow_uncommitted(allow_uncommitted);
       req.set_verify_checksum(options_.verify_checksum);

@@ -537,6 +537,15 @@ TEST_F(StorageCluster, WholeSixtyFourMiBChunksAreWrittenAndResyncedToARestartedN
     EXPECT_TRUE(*r == second) << "target " << t;
   }
   ExpectReplicasIdentical();
+  // Four whole-chunk reads in one call (as a USRBIO batch may ask): spread round-robin over the
+  // three replicas, two land on one node, 128 MiB, more than one RPC frame holds, so the client
+  // splits that node's batch by size.
+  std::vector<std::vector<uint8_t>> bufs(4, std::vector<uint8_t>(kBig));
+  std::vector<client::ReadOp> ops;
+  for (int i = 0; i < 4; ++i) ops.push_back(client::ReadOp{chains_[0], Cid(64, i % 2), 0, bufs[i]});
+  auto all = Sync([&]() -> net::awaitable<Status> { co_return co_await storage_->Read(ops); });
+  ASSERT_TRUE(all.ok()) << all;
+  for (int i = 0; i < 4; ++i) EXPECT_TRUE(bufs[i] == (i % 2 == 0 ? first : second)) << i;
 }
 
 class StorageClusterKill : public StorageCluster, public ::testing::WithParamInterface<int> {};
