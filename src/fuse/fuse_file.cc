@@ -77,9 +77,14 @@ awaitable<Status> FuseFs::FlushBufferLocked(InodeState& st) {
     data.swap(st.buf);
     offset = st.buf_offset;
     inode = st.inode;
+    st.flushing = true;
   }
   std::vector<ChainId> chains;
   Status s = co_await client_.io().Write(inode, offset, data, &chains);
+  {
+    std::lock_guard lock(st.mu);
+    st.flushing = false;
+  }
   NoteWritten(st, chains);
   if (!s.ok()) {
     HF3FS_LOG_WARN("fuse.flush_failed inode={} offset={} bytes={} error=\"{}\"", st.id, offset,
@@ -235,10 +240,11 @@ void FuseFs::Read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_
     bool buffered;
     {
       std::lock_guard lock(st->mu);
-      buffered = !st->buf.empty();
+      buffered = !st->buf.empty() || st->flushing;
     }
     if (buffered) {
-      // Read-your-writes within the mount: buffered bytes land first.
+      // Read-your-writes within the mount: buffered bytes land first, and a flush in flight
+      // (the timer's, or a full buffer's) is waited for: its bytes are no longer in `buf`.
       Status s = co_await FlushBuffer(*st);
       if (!s.ok()) {
         reply::Err(req, Errno(s));
@@ -317,11 +323,16 @@ void FuseFs::Write(fuse_req_t req, fuse_ino_t, const char* buf, size_t size, off
           data.swap(st->buf);
           offset = st->buf_offset;
           inode = st->inode;
+          st->flushing = !data.empty();
         }
         reply::Write(req, size);
         if (data.empty()) co_return;
         std::vector<ChainId> chains;
         Status s = co_await client_.io().Write(inode, offset, data, &chains);
+        {
+          std::lock_guard lock(st->mu);
+          st->flushing = false;
+        }
         NoteWritten(*st, chains);
         if (!s.ok()) {
           HF3FS_LOG_WARN("fuse.flush_failed inode={} offset={} bytes={} error=\"{}\"", st->id,

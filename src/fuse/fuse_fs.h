@@ -48,6 +48,9 @@ struct InodeState {
   uint64_t buf_offset = 0;    // write buffer: bytes [buf_offset, buf_offset + buf.size())
   std::vector<uint8_t> buf;
   std::chrono::steady_clock::time_point buf_since;
+  // A flush holds buffered bytes that storage has not acknowledged yet (set and cleared under
+  // `io`): readers wait for it on `io`, since the bytes are no longer in `buf`.
+  bool flushing = false;
   Status error;              // a failed background flush, reported once
   uint32_t handles = 0;      // open handles of this mount
   uint64_t any_session = 0;  // a write session of this mount (for timer syncs)

@@ -659,7 +659,7 @@ awaitable<void> UsrbioServer::RunBatch(std::shared_ptr<Connection> conn, std::sh
     bool buffered;
     {
       std::lock_guard lock(st.mu);
-      buffered = !st.buf.empty();
+      buffered = !st.buf.empty() || st.flushing;
     }
     if (buffered) {
       Status s = co_await fs_.FlushBuffer(st);

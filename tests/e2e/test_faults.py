@@ -152,3 +152,46 @@ def test_kill_meta_during_metadata_load(cluster, work):
     drop_caches()
     r = cluster.admin("fsck", "--meta", cluster.meta_address(), "--json", check=False)
     assert r.returncode == 0, f"fsck found problems ({r.returncode}):\n{r.stdout}\n{r.stderr}"
+
+
+def test_read_waits_for_a_buffered_write_being_flushed(cluster, work):
+    """A small write is answered from the mount's write buffer; the flush timer (1 s) then hands
+    the bytes to storage. While a stopped replica holds that flush up, a read must wait for it:
+    reading the chain then would return the bytes from before the write (they are no longer in
+    the buffer, and not yet acknowledged by storage)."""
+    cluster.wait_healthy()
+    victim = cluster.pid("storage1")  # every chain has a replica there (3 nodes, 3 replicas)
+    paths = [work / f"f{i}" for i in range(6)]
+    for p in paths:
+        p.write_bytes(bytes(64 << 10))
+    fds = [os.open(p, os.O_RDWR) for p in paths]
+    got, errors = {}, []
+
+    def read(p):
+        try:
+            # A fresh open drops the kernel's cached pages of the file: the read reaches the mount.
+            with open(p, "rb") as f:
+                got[p] = os.pread(f.fileno(), 3, 4096)
+        except OSError as e:
+            errors.append((p, e))
+
+    readers = [threading.Thread(target=read, args=(p,), daemon=True) for p in paths]
+    try:
+        for fd in fds:
+            assert os.pwrite(fd, b"new", 4096) == 3  # buffered: answered at once
+        os.kill(victim, signal.SIGSTOP)
+        time.sleep(2.5)  # the timer's flushes have started and wait on the stopped replica
+        for t in readers:
+            t.start()
+        # Each read goes to a replica picked at random: one that is not stopped answers at once,
+        # with the old bytes unless the read waited for the flush.
+        time.sleep(2)
+    finally:
+        os.kill(victim, signal.SIGCONT)
+        for t in readers:
+            if t.ident:
+                t.join(60)
+        for fd in fds:
+            os.close(fd)
+    assert not errors, errors
+    assert got == {p: b"new" for p in paths}
