@@ -5,6 +5,7 @@
 # Why each group is here:
 #   toolchain      g++ 12 (C++20), clang 14 + its runtime (libFuzzer, sanitizers), CMake, Ninja, ccache
 #   network/http   Boost 1.81 (Asio + Beast; never libboost-all-dev, which pulls 1.74)
+#   security       OpenSSL (HMAC-SHA256 and random keys for connection authentication, later TLS)
 #   messages       protobuf (RPC message schemas in proto/)
 #   common         spdlog + fmt (logging), toml++ (config), CLI11 (command line), nlohmann-json (JSON
 #                  output), ISA-L (CRC32C), zstd, xxhash, jemalloc
@@ -18,6 +19,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential g++ clang-14 libclang-rt-14-dev cmake ninja-build ccache pkg-config git
   libboost1.81-dev
+  libssl-dev
   protobuf-compiler libprotobuf-dev
   libspdlog-dev libfmt-dev libtomlplusplus-dev libcli11-dev nlohmann-json3-dev
   libisal-dev libzstd-dev libxxhash-dev libjemalloc-dev

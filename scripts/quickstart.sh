@@ -19,6 +19,7 @@ Starting a local cluster in $dir, mounted at $dir/mnt. In another shell, try:
   cp -r /usr/share/doc $dir/mnt/ && ls $dir/mnt/doc | head
   $bin local status --dir $dir
   export HF3FS_MGMTD=<the mgmtd address printed below>
+  export HF3FS_KEY_FILE=$dir/keys/admin.key   # every connection authenticates
   $bin admin list-chains
   $bin admin statfs --meta <the meta address printed below>
 MSG

@@ -9,6 +9,7 @@
 #include <future>
 #include <iostream>
 
+#include "net/auth.h"
 #include "net/io_context_pool.h"
 #include "net/rpc_client.h"
 
@@ -22,6 +23,9 @@ void AddCommonOptions(CLI::App* cmd, AdminOptions& o) {
   cmd->add_option("--mgmtd", o.mgmtd, "mgmtd addresses, comma-separated ($HF3FS_MGMTD)")
       ->capture_default_str();
   cmd->add_option("--token", o.token, "user token when the cluster requires one ($HF3FS_TOKEN)");
+  cmd->add_option("--key-file", o.key_file,
+                  "key file to authenticate with, e.g. the admin.key of `hf3fs admin keygen` "
+                  "($HF3FS_KEY_FILE)");
   cmd->add_flag("--json", o.json, "print JSON");
 }
 
@@ -80,6 +84,7 @@ int RunAdmin(const AdminOptions& o, const AdminFn& fn, const PrintFn& print) {
   } cfg;
   (void)cfg.rpc.busy_poll.Set(Duration::zero());
   (void)cfg.rpc.connect_timeout.Set(std::chrono::seconds(2));
+  if (auto k = net::LoadProcessKeyring(cfg.rpc, o.key_file); !k.ok()) return fail(k.status());
   net::IoContextPool pool(1, "admin");
   pool.Start();
   Result<nlohmann::json> result = Status(StatusCode::kInternal, "not run");
@@ -116,6 +121,28 @@ void AddAdminCommands(CLI::App& app, CliContext& ctx) {
   AddPlacementCommand(*admin, ctx);
   AddStorageCommands(*admin, ctx);
   AddMetaCommands(*admin, ctx);
+
+  // keygen: local, talks to no server.
+  auto* keygen = admin->add_subcommand(
+      "keygen",
+      "make a new key set in DIR: server.keyring (for mgmtd, meta and storage), client.key (for "
+      "mounts and client tools) and admin.key (for administrators), each mode 0600 "
+      "(docs/design/0011-authentication.md)");
+  auto dir = std::make_shared<std::string>();
+  keygen->add_option("--dir", *dir, "directory to write the key files to (created 0700)")
+      ->required();
+  keygen->callback([dir, &ctx] {
+    Status st = net::WriteKeySet(*dir);
+    if (!st.ok()) {
+      std::cerr << "hf3fs admin keygen: " << st.ToString() << std::endl;
+      ctx.exit_code = kExitFailure;
+      return;
+    }
+    std::cout << "wrote " << *dir << "/server.keyring, " << *dir << "/client.key and " << *dir
+              << "/admin.key; give each process its file with rpc.key_file (servers, mounts) "
+                 "or --key-file / $HF3FS_KEY_FILE (admin tools)"
+              << std::endl;
+  });
 }
 
 }  // namespace hf3fs::admin

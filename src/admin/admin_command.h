@@ -17,11 +17,12 @@ namespace hf3fs::admin {
 struct AdminOptions {
   std::string mgmtd;  // comma-separated host:port list
   std::string token;
+  std::string key_file;  // the administrator's key (docs/design/0011-authentication.md)
   bool json = false;
 };
 
-// Adds --mgmtd (default $HF3FS_MGMTD or 127.0.0.1:8000), --token (default $HF3FS_TOKEN) and --json
-// to `cmd`.
+// Adds --mgmtd (default $HF3FS_MGMTD or 127.0.0.1:8000), --token (default $HF3FS_TOKEN),
+// --key-file (default $HF3FS_KEY_FILE) and --json to `cmd`.
 void AddCommonOptions(CLI::App* cmd, AdminOptions& options);
 
 using AdminFn = std::function<net::awaitable<Result<nlohmann::json>>(client::MgmtdClient&)>;

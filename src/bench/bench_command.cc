@@ -65,8 +65,13 @@ void AddRpcServer(CLI::App& bench, CliContext& ctx) {
   command.description =
       "serve the RPC benchmark for `hf3fs bench rpc --connect` from another machine";
   command.make_config = [] {
-    return std::make_unique<net::ServerConfigBase>("hf3fs bench rpc-server", "127.0.0.1:8590",
-                                                   "127.0.0.1:8591");
+    auto c = std::make_unique<net::ServerConfigBase>("hf3fs bench rpc-server", "127.0.0.1:8590",
+                                                     "127.0.0.1:8591");
+    // A benchmark endpoint holds no data, and `hf3fs bench rpc --connect` measures the bare
+    // transport: authentication is off unless asked for (rpc.auth_required = true with a key
+    // file). The start logs a warning either way it is off.
+    (void)c->rpc.auth_required.Set(false);
+    return c;
   };
   command.setup = [](net::ServerRuntime& rt,
                      net::ServerConfigBase&) -> Result<std::unique_ptr<net::ServerRole>> {

@@ -69,12 +69,15 @@ struct ClusterResult {
   uint32_t replicas = 0;
 };
 
-Result<ClusterResult> MeasureCluster(const std::string& mgmtd_addr, const StorageBenchOptions& o) {
+// `key_file`: the key to authenticate with (empty: $HF3FS_KEY_FILE).
+Result<ClusterResult> MeasureCluster(const std::string& mgmtd_addr, const StorageBenchOptions& o,
+                                     const std::string& key_file = "") {
   struct Cfg : config::Section {
     net::RpcConfig rpc{this, "rpc"};
   } cfg;
   // No busy polling: the client shares the machine's cores with the servers it measures.
   (void)cfg.rpc.busy_poll.Set(Duration::zero());
+  if (auto k = net::LoadProcessKeyring(cfg.rpc, key_file); !k.ok()) return k.status();
   net::IoContextPool pool(2, "bench");
   pool.Start();
   auto addr = net::Address::Parse(mgmtd_addr);
@@ -259,7 +262,7 @@ Result<json> StartAndMeasure(const StorageBenchOptions& o, uint32_t replicas) {
   if (Status st = cluster->Up(std::chrono::seconds(120)); !st.ok()) {
     return st.WithContext("start a local cluster in " + lo.dir + " (logs in " + lo.dir + "/logs)");
   }
-  auto r = MeasureCluster(cluster->mgmtd_address(), o);
+  auto r = MeasureCluster(cluster->mgmtd_address(), o, cluster->key_path("admin.key"));
   cluster->StopAll();
   if (!r.ok()) return r.status();
   fs::remove_all(lo.dir, ec);

@@ -47,6 +47,9 @@
   X(kRpcServerBusy, 1009, true, EAGAIN, "server busy")                                          \
   X(kRpcBadAddress, 1010, false, EINVAL, "bad network address")                                 \
   X(kRpcAttachmentTooLarge, 1011, false, EMSGSIZE, "attachment larger than the receive buffer") \
+  X(kRpcAuthRequired, 1012, false, EACCES, "the server requires authentication")                \
+  X(kRpcAuthFailed, 1013, false, EACCES, "connection authentication failed")                    \
+  X(kRpcAuthDenied, 1014, false, EPERM, "the connection's role may not call this method")       \
   X(kHttpBadRequest, 1100, false, EINVAL, "bad http request")                                   \
   /* kv: 2000-2999 */                                                                           \
   X(kTxnConflict, 2000, true, EAGAIN, "transaction conflict")                                   \

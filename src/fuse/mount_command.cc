@@ -109,6 +109,7 @@ void AddMountCommand(CLI::App& app, CliContext& ctx) {
       "mount hf3fs with FUSE and serve it until SIGTERM/SIGINT or unmount (`hf3fs mount DIR "
       "--mgmtd HOST:PORT`)";
   command.make_config = [] { return std::make_unique<MountConfig>(); };
+  command.identity = net::Role::kClient;
   command.setup = [](net::ServerRuntime& rt,
                      net::ServerConfigBase& base) -> Result<std::unique_ptr<net::ServerRole>> {
     auto& cfg = static_cast<MountConfig&>(base);

@@ -2,11 +2,11 @@
 
 #include <fcntl.h>
 #include <grp.h>
-#include <pwd.h>
 #include <netinet/in.h>
+#include <pwd.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -23,6 +23,7 @@
 
 #include "common/logging.h"
 #include "kv/postgres/pg_test_server.h"
+#include "net/auth.h"
 
 namespace hf3fs::local {
 
@@ -147,6 +148,10 @@ Result<std::unique_ptr<LocalCluster>> LocalCluster::Open(LocalClusterOptions opt
   if (!ec) fs::create_directories(fs::path(options.dir) / "mgmtd", ec);
   if (!ec) fs::create_directories(fs::path(options.dir) / "run", ec);
   if (ec) return MakeStatus(StatusCode::kIoError, "create {}: {}", options.dir, ec.message());
+  // Authentication is on: every process gets its key file from <dir>/keys (design 0011).
+  if (!fs::exists(fs::path(options.dir) / "keys" / "server.keyring")) {
+    HF3FS_TRY(net::WriteKeySet((fs::path(options.dir) / "keys").string()));
+  }
   std::unique_ptr<LocalCluster> c(new LocalCluster(std::move(options)));
   if (fs::exists(fs::path(c->options_.dir) / "cluster.json")) {
     HF3FS_TRY(c->Load());
@@ -259,6 +264,10 @@ std::string LocalCluster::storage_address(uint32_t i) const {
   return "127.0.0.1:" + std::to_string(storage_ports_[2 * i]);
 }
 
+std::string LocalCluster::key_path(const std::string& name) const {
+  return (fs::path(options_.dir) / "keys" / name).string();
+}
+
 std::string LocalCluster::log_path(const std::string& role) const {
   return (fs::path(options_.dir) / "logs" / (role + ".log")).string();
 }
@@ -269,7 +278,8 @@ Status LocalCluster::StartMgmtd() {
       "--config.server.http_listen=127.0.0.1:0", "--config.rpc.busy_poll=0s",
       // One machine: failures are detected in seconds, not the multi-host default of 10 s.
       "--config.mgmtd.heartbeat_timeout=3s", "--config.mgmtd.chain_update_interval=200ms",
-      "--config.kv.rocksdb.path=" + (fs::path(options_.dir) / "mgmtd" / "kv").string()};
+      "--config.kv.rocksdb.path=" + (fs::path(options_.dir) / "mgmtd" / "kv").string(),
+      "--config.rpc.key_file=" + key_path("server.keyring")};
   argv.insert(argv.end(), options_.mgmtd_args.begin(), options_.mgmtd_args.end());
   if (LivePid("mgmtd") != 0) {
     return MakeStatus(StatusCode::kAlreadyExists,
@@ -308,7 +318,8 @@ std::vector<std::string> LocalCluster::StorageArgv(uint32_t i) const {
       // Every process of the cluster shares this machine's cores: spinning for latency would
       // take CPU from the others (docs/benchmarks.md, "Storage service").
       "--config.rpc.busy_poll=0s", "--config.storage.heartbeat_interval=500ms",
-      "--config.storage.routing_refresh_interval=200ms", "--config.storage.resync_interval=200ms"};
+      "--config.storage.routing_refresh_interval=200ms", "--config.storage.resync_interval=200ms",
+      "--config.rpc.key_file=" + key_path("server.keyring")};
   if (!options_.durability.empty()) {
     argv.push_back("--config.chunk_engine.durability=" + options_.durability);
   }
@@ -506,7 +517,10 @@ LocalCluster::AdminResult LocalCluster::Admin(std::vector<std::string> args, Dur
   std::vector<std::string> argv = {options_.binary, "admin"};
   argv.insert(argv.end(), args.begin(), args.end());
   // gen-placement runs locally and takes no mgmtd address.
-  if (args.empty() || args[0] != "gen-placement") argv.push_back("--mgmtd=" + mgmtd_address());
+  if (args.empty() || args[0] != "gen-placement") {
+    argv.push_back("--mgmtd=" + mgmtd_address());
+    argv.push_back("--key-file=" + key_path("admin.key"));
+  }
   auto out_path = fs::path(options_.dir) / "logs" / ("admin." + std::to_string(getpid()) + ".out");
   AdminResult r;
   {
@@ -671,7 +685,7 @@ Status LocalCluster::StartMeta() {
       "--config.rpc.busy_poll=0s", "--config.meta.mgmtd=" + mgmtd_address(),
       "--config.meta.node_id=" + std::to_string(options_.meta_node_id),
       "--config.meta.cluster_id=local", "--config.meta.heartbeat_interval=500ms",
-      "--config.meta.root_chain_table=1",
+      "--config.rpc.key_file=" + key_path("server.keyring"), "--config.meta.root_chain_table=1",
       "--config.meta.root_chunk_size=" + std::to_string(options_.chunk_size),
       // Spread each file over up to 16 chains (the table has storage_nodes * targets /
       // replicas of them), so one large file uses every node.
@@ -709,12 +723,16 @@ Status LocalCluster::StartMount() {
   std::error_code ec;
   if (IsMounted(options_.mount)) umount2(options_.mount.c_str(), MNT_DETACH);  // a dead one
   fs::create_directories(options_.mount, ec);
-  std::vector<std::string> argv = {options_.binary, "mount", options_.mount,
-                                   "--mgmtd", mgmtd_address(),
+  std::vector<std::string> argv = {options_.binary,
+                                   "mount",
+                                   options_.mount,
+                                   "--mgmtd",
+                                   mgmtd_address(),
                                    "--config.mount.meta=" + meta_address(),
                                    "--config.rpc.busy_poll=0s",
                                    "--config.server.listen=127.0.0.1:0",
-                                   "--config.server.http_listen=127.0.0.1:0"};
+                                   "--config.server.http_listen=127.0.0.1:0",
+                                   "--config.rpc.key_file=" + key_path("client.key")};
   argv.insert(argv.end(), options_.mount_args.begin(), options_.mount_args.end());
   mount_ = std::make_unique<Child>("mount", argv, log_path("mount"), options_.die_with_parent);
   HF3FS_TRY(mount_->Start());

@@ -157,6 +157,8 @@ class LocalCluster {
   static bool IsMounted(const std::string& path);
   uint32_t storage_node_id(uint32_t i) const { return options_.first_storage_node_id + i; }
   std::string log_path(const std::string& role) const;
+  // <dir>/keys/<name>: server.keyring, client.key, admin.key (docs/design/0011-authentication.md).
+  std::string key_path(const std::string& name) const;
 
  private:
   explicit LocalCluster(LocalClusterOptions options) : options_(std::move(options)) {}

@@ -56,7 +56,9 @@ void PrintUp(const LocalCluster& c) {
     std::cout << "  meta:     " << c.meta_address() << "  (" << c.options().meta_store << ")\n";
   }
   if (!c.mount_path().empty()) std::cout << "  mount:    " << c.mount_path() << "\n";
-  std::cout << "  logs:     " << c.options().dir << "/logs\n"
+  std::cout << "  keys:     " << c.options().dir << "/keys  (export HF3FS_KEY_FILE="
+            << c.key_path("admin.key") << " for hf3fs admin)\n"
+            << "  logs:     " << c.options().dir << "/logs\n"
             << "  replicas: " << c.options().replicas << ", every chain SERVING\n";
 }
 

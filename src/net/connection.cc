@@ -104,7 +104,14 @@ void Connection::StartAccepted(tcp::socket socket) {
   boost::system::error_code ec;
   socket_.set_option(tcp::no_delay(true), ec);
   connected_flag_ = true;
-  asio::post(ctx_, [self = shared_from_this()] { self->StartReaderAndWriter(); });
+  asio::post(ctx_, [self = shared_from_this()] {
+    if (self->keyring_ && self->keyring_->verifies_any()) {
+      asio::co_spawn(
+          self->ctx_, [self]() { return self->ServeAfterHandshake(); }, asio::detached);
+    } else {
+      self->StartReaderAndWriter();
+    }
+  });
 }
 
 void Connection::StartConnect(tcp::endpoint endpoint) {
@@ -133,9 +140,9 @@ awaitable<void> Connection::ConnectLoop(tcp::endpoint endpoint) {
     }
   });
   auto [ec] = co_await socket_.async_connect(endpoint, kNoThrow);
-  connect_timer_.cancel();
   if (closed_) co_return;
   if (ec) {
+    connect_timer_.cancel();
     CloseLocal(MakeStatus(StatusCode::kRpcConnectFailed, "connect to {}: {}", peer_,
                           connect_timed_out_ ? fmt::format("no answer within {}", FormatDuration(timeout))
                                     : ec.message()));
@@ -143,6 +150,23 @@ awaitable<void> Connection::ConnectLoop(tcp::endpoint endpoint) {
   }
   boost::system::error_code ignored;
   socket_.set_option(tcp::no_delay(true), ignored);
+  if (keyring_ && keyring_->secret()) {
+    // Authenticate before any queued call is written; the connect timeout covers it too.
+    Status st = co_await ClientHandshake();
+    if (closed_) co_return;
+    if (!st.ok()) {
+      connect_timer_.cancel();
+      if (connect_timed_out_) {
+        st = MakeStatus(StatusCode::kRpcConnectFailed,
+                        "connect to {}: the authentication handshake took longer than {}", peer_,
+                        FormatDuration(timeout));
+      }
+      HF3FS_LOG_WARN("rpc.auth_failed side=client peer={} error=\"{}\"", peer_, st);
+      CloseLocal(std::move(st));
+      co_return;
+    }
+  }
+  connect_timer_.cancel();
   connected_flag_ = true;
   StartReaderAndWriter();
 }
@@ -300,28 +324,9 @@ awaitable<void> Connection::ReadLoop() {
 }
 
 awaitable<Status> Connection::ReadFrame() {
-  HF3FS_CO_TRY(co_await Fill(kFrameHeaderSize));
-  auto hdr = DecodeFrameHeader(std::span<const uint8_t, kFrameHeaderSize>(rbuf_.data() + rpos_,
-                                                                          kFrameHeaderSize),
-                               config_.max_frame_bytes.Get());
-  if (!hdr.ok()) {
-    Reject(hdr.status(), hdr.status().code() == StatusCode::kRpcFrameTooLarge ? "too_large"
-                                                                               : "bad_header");
-    co_return hdr.status();
-  }
-  const FrameHeader h = *hdr;
-  HF3FS_CO_TRY(co_await Fill(kFrameHeaderSize + h.message_length));
-  std::span<const uint8_t, kFrameHeaderSize> hb(rbuf_.data() + rpos_, kFrameHeaderSize);
-  std::span<const uint8_t> message(rbuf_.data() + rpos_ + kFrameHeaderSize, h.message_length);
-  if (auto st = VerifyFrameChecksum(h, hb, message); !st.ok()) {
-    Reject(st, "checksum");
-    co_return st;
-  }
+  FrameHeader h;
   rpc::Envelope env;
-  if (auto st = ParseEnvelope(h, message, &env); !st.ok()) {
-    Reject(st, "bad_envelope");
-    co_return st;
-  }
+  HF3FS_CO_TRY(co_await PeekFrame(h, env));
   size_t body_off = rpos_ + kFrameHeaderSize + h.envelope_length;
   size_t body_len = h.message_length - h.envelope_length;
   if (env.is_response()) {
@@ -441,6 +446,10 @@ awaitable<Status> Connection::HandleRequest(const FrameHeader& h, rpc::Envelope&
   Status early;
   if (!method.ok()) {
     early = method.status();
+  } else if (!Allows((*method)->access, role_)) {
+    early = MakeStatus(StatusCode::kRpcAuthDenied, "role {} may not call {}.{} ({} only)",
+                       RoleName(role_), (*method)->service_name, (*method)->method_name,
+                       AccessNames((*method)->access));
   } else {
     ctx->request = (*method)->new_request();
     ctx->response = (*method)->new_response();
@@ -467,6 +476,7 @@ awaitable<Status> Connection::HandleRequest(const FrameHeader& h, rpc::Envelope&
   ctx->method_id = env.method_id();
   ctx->client_id = env.client_id();
   ctx->token = env.token();
+  ctx->role = role_;
   ctx->peer = peer_;
   if (env.timeout_us() > 0) ctx->deadline = arrived + std::chrono::microseconds(env.timeout_us());
   inflight_count_.fetch_add(1, std::memory_order_relaxed);
@@ -499,6 +509,227 @@ awaitable<void> Connection::RunHandler(std::shared_ptr<RequestContext> ctx,
   inflight_count_.fetch_sub(1, std::memory_order_relaxed);
   if (reader_waiting_slot_) slot_timer_.cancel();
   MaybeFinishDrain();
+}
+
+// ---- authentication handshake (docs/design/0011-authentication.md) ----
+
+namespace {
+
+metrics::Counter* AuthCounter(std::string_view outcome) {
+  return metrics::Registry::Global().GetCounter("hf3fs_rpc_auth_total",
+                                                "Connection handshakes a server ran, by outcome",
+                                                {{"outcome", std::string(outcome)}});
+}
+
+std::string KeyBytes(const Key& k) { return std::string(k.begin(), k.end()); }
+
+}  // namespace
+
+awaitable<Status> Connection::PeekFrame(FrameHeader& h, rpc::Envelope& env) {
+  HF3FS_CO_TRY(co_await Fill(kFrameHeaderSize));
+  auto hdr = DecodeFrameHeader(
+      std::span<const uint8_t, kFrameHeaderSize>(rbuf_.data() + rpos_, kFrameHeaderSize),
+      config_.max_frame_bytes.Get());
+  if (!hdr.ok()) {
+    Reject(hdr.status(), hdr.status().code() == StatusCode::kRpcFrameTooLarge ? "too_large"
+                                                                               : "bad_header");
+    co_return hdr.status();
+  }
+  h = *hdr;
+  HF3FS_CO_TRY(co_await Fill(kFrameHeaderSize + h.message_length));
+  std::span<const uint8_t, kFrameHeaderSize> hb(rbuf_.data() + rpos_, kFrameHeaderSize);
+  std::span<const uint8_t> message(rbuf_.data() + rpos_ + kFrameHeaderSize, h.message_length);
+  if (auto st = VerifyFrameChecksum(h, hb, message); !st.ok()) {
+    Reject(st, "checksum");
+    co_return st;
+  }
+  if (auto st = ParseEnvelope(h, message, &env); !st.ok()) {
+    Reject(st, "bad_envelope");
+    co_return st;
+  }
+  co_return Status::Ok();
+}
+
+awaitable<Status> Connection::ReadAuthFrame(uint32_t step, bool response,
+                                            google::protobuf::MessageLite& body) {
+  FrameHeader h;
+  rpc::Envelope env;
+  HF3FS_CO_TRY(co_await PeekFrame(h, env));
+  size_t body_off = rpos_ + kFrameHeaderSize + h.envelope_length;
+  size_t body_len = h.message_length - h.envelope_length;
+  rpos_ += kFrameHeaderSize + h.message_length;
+  if (response && env.is_response() && env.status_code() != 0 &&
+      env.service_id() == rpc::SERVICE_AUTH) {
+    auto code = static_cast<StatusCode>(env.status_code());
+    if (code == StatusCode::kRpcUnknownService) {
+      co_return MakeStatus(StatusCode::kRpcAuthFailed,
+                           "{} does not authenticate connections (it runs without a key file); "
+                           "a client with a key talks only to servers that prove theirs",
+                           peer_);
+    }
+    co_return Status(code, env.status_message());
+  }
+  if (env.service_id() != rpc::SERVICE_AUTH || env.method_id() != step ||
+      env.is_response() != response || h.attachment_length != 0) {
+    co_return MakeStatus(StatusCode::kRpcAuthFailed,
+                         "{} sent service {} method {} where authentication step {} belongs", peer_,
+                         env.service_id(), env.method_id(), step);
+  }
+  if (!body.ParseFromArray(rbuf_.data() + body_off, static_cast<int>(body_len))) {
+    co_return MakeStatus(StatusCode::kRpcAuthFailed, "{}: authentication step {} does not parse",
+                         peer_, step);
+  }
+  co_return Status::Ok();
+}
+
+awaitable<Status> Connection::WriteAuthFrame(const rpc::Envelope& env,
+                                             const google::protobuf::MessageLite* body) {
+  std::vector<uint8_t> out;
+  HF3FS_CO_TRY(AppendFrame(out, env, body, 0, std::nullopt, config_.max_frame_bytes.Get()));
+  auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(out), kNoThrow);
+  if (ec) co_return FromErrorCode(ec, "write to", peer_);
+  NetMetrics::Get().bytes_out->Inc(n);
+  co_return Status::Ok();
+}
+
+awaitable<Status> Connection::WriteAuthStep(uint32_t step, bool response,
+                                            const google::protobuf::MessageLite* body,
+                                            const Status& status) {
+  rpc::Envelope env;
+  env.set_request_id(0);
+  env.set_service_id(rpc::SERVICE_AUTH);
+  env.set_method_id(step);
+  env.set_is_response(response);
+  if (!status.ok()) {
+    env.set_status_code(static_cast<uint32_t>(status.code()));
+    env.set_status_message(status.message());
+    body = nullptr;
+  }
+  co_return co_await WriteAuthFrame(env, body);
+}
+
+awaitable<Status> Connection::ClientHandshake() {
+  const auto& [role, secret] = *keyring_->secret();
+  rpc::AuthHello hello;
+  hello.set_version(1);
+  hello.set_role(static_cast<rpc::AuthRole>(role));
+  hello.set_client_nonce(KeyBytes(RandomKey()));
+  HF3FS_CO_TRY(co_await WriteAuthStep(rpc::AUTH_HELLO, false, &hello));
+  rpc::AuthChallenge challenge;
+  HF3FS_CO_TRY(co_await ReadAuthFrame(rpc::AUTH_CHALLENGE, true, challenge));
+  if (challenge.server_nonce().size() != 32) {
+    co_return MakeStatus(StatusCode::kRpcAuthFailed, "{} sent a malformed challenge", peer_);
+  }
+  std::string message = AuthMessage(role, hello.client_nonce(), challenge.server_nonce());
+  rpc::AuthProof proof;
+  proof.set_proof(KeyBytes(ClientProof(secret, message)));
+  HF3FS_CO_TRY(co_await WriteAuthStep(rpc::AUTH_PROOF, false, &proof));
+  rpc::AuthResult result;
+  HF3FS_CO_TRY(co_await ReadAuthFrame(rpc::AUTH_RESULT, true, result));
+  if (!CheckServerSignature(secret, message, result.server_signature())) {
+    co_return MakeStatus(StatusCode::kRpcAuthFailed,
+                         "{} could not prove it holds the cluster's keys: not an hf3fs server of "
+                         "this cluster",
+                         peer_);
+  }
+  role_ = role;
+  co_return Status::Ok();
+}
+
+awaitable<void> Connection::ServeAfterHandshake() {
+  auto self = shared_from_this();
+  // A peer that connects and stays silent must not hold the connection forever.
+  connect_timer_.expires_after(config_.auth_timeout.Get());
+  connect_timer_.async_wait([this, self](boost::system::error_code ec) {
+    if (!ec && !handshake_done_ && !closed_) {
+      handshake_timed_out_ = true;
+      boost::system::error_code ignored;
+      socket_.close(ignored);
+    }
+  });
+  Status st = co_await ServerHandshake();
+  handshake_done_ = true;
+  connect_timer_.cancel();
+  if (closed_) co_return;
+  if (!st.ok()) {
+    if (handshake_timed_out_) {
+      st = MakeStatus(StatusCode::kRpcAuthFailed, "no authentication within {}",
+                      FormatDuration(config_.auth_timeout.Get()));
+    }
+    AuthCounter(st.code() == StatusCode::kRpcAuthRequired ? "no_handshake" : "failed")->Inc();
+    HF3FS_LOG_WARN("rpc.auth_failed side=server peer={} error=\"{}\"", peer_, st);
+    CloseLocal(std::move(st));
+    co_return;
+  }
+  AuthCounter(role_ == Role::kNone ? "anonymous" : RoleName(role_))->Inc();
+  StartReaderAndWriter();
+}
+
+awaitable<Status> Connection::ServerHandshake() {
+  FrameHeader h;
+  rpc::Envelope env;
+  HF3FS_CO_TRY(co_await PeekFrame(h, env));
+  if (env.service_id() != rpc::SERVICE_AUTH) {
+    // rpc.auth_required = false: a peer without a key is served anonymously (the reader takes
+    // this frame again).
+    if (!config_.auth_required.Get()) co_return Status::Ok();
+    Status st(StatusCode::kRpcAuthRequired,
+              "this server requires authentication: give the client a key file (rpc.key_file "
+              "or $HF3FS_KEY_FILE; `hf3fs admin keygen` makes a set)");
+    if (!env.is_response()) {
+      rpc::Envelope rsp;
+      rsp.set_request_id(env.request_id());
+      rsp.set_service_id(env.service_id());
+      rsp.set_method_id(env.method_id());
+      rsp.set_is_response(true);
+      rsp.set_status_code(static_cast<uint32_t>(st.code()));
+      rsp.set_status_message(st.message());
+      (void)co_await WriteAuthFrame(rsp, nullptr);
+    }
+    co_return st;
+  }
+  rpc::AuthHello hello;
+  HF3FS_CO_TRY(co_await ReadAuthFrame(rpc::AUTH_HELLO, false, hello));
+  auto role = static_cast<Role>(hello.role());
+  const Verifier* v = nullptr;
+  if (hello.role() >= rpc::AUTH_ROLE_SERVER && hello.role() <= rpc::AUTH_ROLE_ADMIN) {
+    v = keyring_->VerifierFor(role);
+  }
+  Status refused;
+  if (hello.version() != 1) {
+    refused = MakeStatus(StatusCode::kRpcAuthFailed,
+                         "authentication version {} (this server "
+                         "speaks 1)",
+                         hello.version());
+  } else if (hello.client_nonce().size() != 32) {
+    refused = Status(StatusCode::kRpcAuthFailed, "malformed hello");
+  } else if (role == Role::kNone || hello.role() > rpc::AUTH_ROLE_ADMIN) {
+    refused =
+        MakeStatus(StatusCode::kRpcAuthFailed, "unknown role {}", static_cast<int>(hello.role()));
+  } else if (!v) {
+    refused =
+        MakeStatus(StatusCode::kRpcAuthFailed, "this server accepts no {} key", RoleName(role));
+  }
+  if (!refused.ok()) {
+    (void)co_await WriteAuthStep(rpc::AUTH_CHALLENGE, true, nullptr, refused);
+    co_return refused;
+  }
+  rpc::AuthChallenge challenge;
+  challenge.set_server_nonce(KeyBytes(RandomKey()));
+  HF3FS_CO_TRY(co_await WriteAuthStep(rpc::AUTH_CHALLENGE, true, &challenge));
+  rpc::AuthProof proof;
+  HF3FS_CO_TRY(co_await ReadAuthFrame(rpc::AUTH_PROOF, false, proof));
+  std::string message = AuthMessage(role, hello.client_nonce(), challenge.server_nonce());
+  if (!CheckClientProof(*v, message, proof.proof())) {
+    Status st = MakeStatus(StatusCode::kRpcAuthFailed, "wrong {} key", RoleName(role));
+    (void)co_await WriteAuthStep(rpc::AUTH_RESULT, true, nullptr, st);
+    co_return st;
+  }
+  rpc::AuthResult result;
+  result.set_server_signature(KeyBytes(ServerSignature(*v, message)));
+  HF3FS_CO_TRY(co_await WriteAuthStep(rpc::AUTH_RESULT, true, &result));
+  role_ = role;
+  co_return Status::Ok();
 }
 
 // ---- writing ----

@@ -13,13 +13,12 @@
 
 #include <google/protobuf/message_lite.h>
 
-#include <boost/asio/post.hpp>
+#include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-
-#include <atomic>
 #include <chrono>
 #include <deque>
 #include <functional>
@@ -31,6 +30,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "net/auth.h"
 #include "net/frame.h"
 #include "net/rpc_config.h"
 #include "net/service.h"
@@ -103,6 +103,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
+  // Before Start*: client side, a keyring with a secret makes the connection authenticate before
+  // its first request; server side, a keyring with verifiers makes it check connecting peers
+  // (docs/design/0011-authentication.md).
+  void SetKeyring(std::shared_ptr<const Keyring> keyring) { keyring_ = std::move(keyring); }
+  // What the peer proved (server side; kNone before or without a handshake).
+  Role role() const { return role_; }
+
   // Server side: adopt an accepted socket (which must belong to `ctx`) and start serving.
   void StartAccepted(tcp::socket socket);
   // Client side: connect in the background; calls made meanwhile wait in the send queue.
@@ -139,10 +146,24 @@ class Connection : public std::enable_shared_from_this<Connection> {
   };
 
   awaitable<void> ConnectLoop(tcp::endpoint endpoint);
+  // The authentication handshake (run before the reader and writer start).
+  awaitable<Status> ClientHandshake();
+  awaitable<void> ServeAfterHandshake();
+  awaitable<Status> ServerHandshake();
+  awaitable<Status> ReadAuthFrame(uint32_t step, bool response,
+                                  google::protobuf::MessageLite& body);
+  awaitable<Status> WriteAuthFrame(const rpc::Envelope& env,
+                                   const google::protobuf::MessageLite* body);
+  awaitable<Status> WriteAuthStep(uint32_t step, bool response,
+                                  const google::protobuf::MessageLite* body,
+                                  const Status& status = Status::Ok());
   awaitable<void> ReadLoop();
   awaitable<void> WriteLoop();
   awaitable<void> SweepLoop();
   awaitable<Status> Fill(size_t n);
+  // Buffers the next frame's header and message, checks them and parses the envelope; consumes
+  // nothing (the caller advances rpos_). Malformed frames are rejected (logged, counted).
+  awaitable<Status> PeekFrame(FrameHeader& h, rpc::Envelope& env);
   awaitable<Status> ReadFrame();
   awaitable<Status> ReadAttachmentInto(std::span<uint8_t> dst, const FrameHeader& h);
   awaitable<Status> DiscardAttachment(size_t n);
@@ -190,6 +211,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool closed_ = false;
   bool connect_timed_out_ = false;
   std::function<void(Connection*)> on_close_;
+  std::shared_ptr<const Keyring> keyring_;
+  Role role_ = Role::kNone;
+  bool handshake_done_ = false;
+  bool handshake_timed_out_ = false;
 
   // Readable from any thread.
   std::atomic<uint64_t> next_request_id_{1};

@@ -29,6 +29,7 @@ void CoreService::Register(ServiceRegistry& r) {
       kCore, core::CORE_GET_CONFIG, "core", "get_config",
       [this](const core::GetConfigReq&, core::GetConfigRsp& rsp,
              RequestContext&) -> awaitable<Status> {
+        // Holds no secret: keys live in key files, the config only names the file.
         rsp.set_toml(config_root_->Render(false));
         co_return Status::Ok();
       });
@@ -47,7 +48,8 @@ void CoreService::Register(ServiceRegistry& r) {
                        req.key().empty() ? "<toml>" : req.key());
         rsp.set_toml(config_root_->Render(false));
         co_return Status::Ok();
-      });
+      },
+      kAdminRole);
   r.RegisterMethod<core::SetLogLevelReq, core::SetLogLevelRsp>(
       kCore, core::CORE_SET_LOG_LEVEL, "core", "set_log_level",
       [](const core::SetLogLevelReq& req, core::SetLogLevelRsp& rsp,
@@ -57,7 +59,8 @@ void CoreService::Register(ServiceRegistry& r) {
         HF3FS_LOG_INFO("log.level_changed level={} previous={}", req.level(),
                        rsp.previous_level());
         co_return Status::Ok();
-      });
+      },
+      kAdminRole);
   r.RegisterMethod<core::ShutdownReq, core::ShutdownRsp>(
       kCore, core::CORE_SHUTDOWN, "core", "shutdown",
       [this](const core::ShutdownReq& req, core::ShutdownRsp&,
@@ -65,7 +68,8 @@ void CoreService::Register(ServiceRegistry& r) {
         HF3FS_LOG_INFO("server.shutdown_requested peer={} reason=\"{}\"", ctx.peer, req.reason());
         request_shutdown_(req.reason().empty() ? "shutdown rpc" : req.reason());
         co_return Status::Ok();
-      });
+      },
+      kAdminRole);
   r.RegisterMethod<core::GetInfoReq, core::GetInfoRsp>(
       kCore, core::CORE_GET_INFO, "core", "get_info",
       [this](const core::GetInfoReq&, core::GetInfoRsp& rsp,

@@ -21,7 +21,12 @@ metrics::Counter* ClientCalls(StatusCode code) {
 }  // namespace
 
 RpcClient::RpcClient(IoContextPool& pool, const RpcConfig& config, uint64_t client_id)
-    : pool_(pool), config_(config), client_id_(client_id) {}
+    : pool_(pool), config_(config), client_id_(client_id), keyring_(ProcessKeyring()) {}
+
+void RpcClient::SetKeyring(std::shared_ptr<const Keyring> keyring) {
+  std::lock_guard lock(mu_);
+  keyring_ = std::move(keyring);
+}
 
 RpcClient::~RpcClient() { CloseAll(); }
 
@@ -55,6 +60,7 @@ Result<std::shared_ptr<Connection>> RpcClient::GetConnection(const Address& peer
   }
   HF3FS_TRY_ASSIGN(auto ep, peer.ToEndpoint());
   auto conn = std::make_shared<Connection>(pool_.Next(), config_, nullptr, key);
+  conn->SetKeyring(keyring_);
   conn->StartConnect(ep);
   p.conn = conn;
   return conn;

@@ -67,6 +67,10 @@ class RpcClient {
     co_return response;
   }
 
+  // The key this client proves on new connections (default: the process keyring, when it holds
+  // a secret). Applies to connections opened afterwards.
+  void SetKeyring(std::shared_ptr<const Keyring> keyring);
+
   // Closes the connection to `peer` (pending calls fail with kRpcConnectionLost).
   void Disconnect(const Address& peer);
   void CloseAll();
@@ -84,6 +88,7 @@ class RpcClient {
   const RpcConfig& config_;
   const uint64_t client_id_;
   std::mutex mu_;
+  std::shared_ptr<const Keyring> keyring_;
   std::unordered_map<std::string, Peer> peers_;
 };
 

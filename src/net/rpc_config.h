@@ -48,6 +48,20 @@ struct RpcConfig : config::Section {
   config::Item<Duration> deadline_check_interval{
       this, "deadline_check_interval", 5ms, "how often expired calls are failed",
       {.min = Duration(100us), .max = Duration(1s)}};
+  // Authentication (docs/design/0011-authentication.md). Not hot: the keyring is loaded at start.
+  config::Item<std::string> key_file{
+      this, "key_file", "",
+      "this process's key file (made by `hf3fs admin keygen`; mode 0600); empty: "
+      "$HF3FS_KEY_FILE"};
+  config::Item<bool> auth_required{
+      this, "auth_required", true,
+      "servers: every connection must authenticate with a key (a server without a key file "
+      "refuses to start); false lets anyone who reaches the port control the cluster"};
+  config::Item<Duration> auth_timeout{this,
+                                      "auth_timeout",
+                                      5s,
+                                      "time a new connection has to finish authenticating",
+                                      {.min = Duration(10ms), .hot = true}};
   config::Item<bool> attachment_checksum{this, "attachment_checksum", false,
                                          "send a CRC32C of every attachment (storage data "
                                          "already carries per-chunk checksums)",

@@ -12,11 +12,11 @@
 
 namespace hf3fs::net {
 
-RpcServer::RpcServer(IoContextPool& pool, const RpcConfig& config,
-                     const ServiceRegistry& registry)
+RpcServer::RpcServer(IoContextPool& pool, const RpcConfig& config, const ServiceRegistry& registry)
     : pool_(pool),
       config_(config),
       registry_(registry),
+      keyring_(ProcessKeyring()),
       accept_ctx_(pool.Get(0)),
       acceptor_(accept_ctx_) {}
 
@@ -71,6 +71,7 @@ awaitable<void> RpcServer::AcceptLoop() {
       std::lock_guard lock(mu_);
       conns_.erase(c);
     });
+    conn->SetKeyring(keyring_);
     conn->StartAccepted(std::move(socket));
   }
 }

@@ -30,6 +30,9 @@ class RpcServer {
   RpcServer(const RpcServer&) = delete;
   RpcServer& operator=(const RpcServer&) = delete;
 
+  // The verifiers checked when peers connect (default: the process keyring). Before Start.
+  void SetKeyring(std::shared_ptr<const Keyring> keyring) { keyring_ = std::move(keyring); }
+
   // kRpcBadAddress / kIoError (address in use, permission) on failure.
   Status Start(const Address& bind);
   Address address() const { return address_; }
@@ -42,6 +45,7 @@ class RpcServer {
   IoContextPool& pool_;
   const RpcConfig& config_;
   const ServiceRegistry& registry_;
+  std::shared_ptr<const Keyring> keyring_;
   boost::asio::io_context& accept_ctx_;
   boost::asio::ip::tcp::acceptor acceptor_;
   Address address_;

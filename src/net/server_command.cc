@@ -21,6 +21,24 @@ int RunServer(const ServerCommand& command, const std::string& config_file,
     std::cerr << "hf3fs " << command.name << ": " << st.ToString() << "\n";
     return kExitUsage;
   }
+  // Authentication (docs/design/0011-authentication.md): the key file is this server's identity
+  // for the connections it opens and the verifiers it checks on those it accepts.
+  auto keyring = LoadProcessKeyring(cfg->rpc);
+  if (!keyring.ok()) {
+    std::cerr << "hf3fs " << command.name << ": " << keyring.status().ToString() << "\n";
+    return kExitUsage;
+  }
+  bool auth = cfg->rpc.auth_required.Get();
+  if (auth && (!*keyring || !(*keyring)->verifies_any() || !(*keyring)->secret() ||
+               (*keyring)->secret()->first != command.identity)) {
+    const char* file = command.identity == Role::kServer ? "server.keyring" : "client.key";
+    std::cerr << "hf3fs " << command.name << ": rpc.auth_required is on but no "
+              << RoleName(command.identity) << " key file is given. Make a key set with `hf3fs "
+              << "admin keygen --dir DIR` and set rpc.key_file = DIR/" << file
+              << " (or $HF3FS_KEY_FILE), or set rpc.auth_required = false to run without "
+                 "authentication (anyone who reaches the port then controls the cluster).\n";
+    return kExitUsage;
+  }
   ServerRuntime runtime(command.name, *cfg, cfg->log, cfg->rpc, cfg->server);
   auto role = command.setup(runtime, *cfg);
   if (!role.ok()) {
@@ -34,6 +52,12 @@ int RunServer(const ServerCommand& command, const std::string& config_file,
     (*role)->Stop();
     runtime.Stop();
     return kExitFailure;
+  }
+  if (!auth) {
+    HF3FS_LOG_WARN(
+        "server.auth_off role={} detail=\"rpc.auth_required = false: connections "
+        "without a key are served with every right\"",
+        command.name);
   }
   auto reason = runtime.WaitForStopRequest();
   HF3FS_LOG_INFO("server.stopping role={} reason=\"{}\"", command.name, reason);

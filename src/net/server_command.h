@@ -44,6 +44,8 @@ struct ServerCommand {
   std::string description;
   std::function<std::unique_ptr<ServerConfigBase>()> make_config;
   std::function<Result<std::unique_ptr<ServerRole>>(ServerRuntime&, ServerConfigBase&)> setup;
+  // The role its key file must prove (a mount is a client that also serves the core service).
+  Role identity = Role::kServer;
 };
 
 // Adds the subcommand to `parent`.

@@ -10,7 +10,6 @@
 #include <google/protobuf/message_lite.h>
 
 #include <boost/asio/awaitable.hpp>
-
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -23,6 +22,7 @@
 #include "common/io_buffer.h"
 #include "common/metrics.h"
 #include "common/status.h"
+#include "net/auth.h"
 
 namespace hf3fs::net {
 
@@ -35,6 +35,8 @@ struct RequestContext {
   uint32_t method_id = 0;
   uint64_t client_id = 0;
   std::string token;  // the caller's user token, if it sent one
+  // What the connection proved in its handshake (kNone: a server without authentication).
+  Role role = Role::kNone;
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
   std::string peer;
   std::unique_ptr<google::protobuf::MessageLite> request;
@@ -62,6 +64,7 @@ struct MethodEntry {
   std::function<std::unique_ptr<google::protobuf::MessageLite>()> new_request;
   std::function<std::unique_ptr<google::protobuf::MessageLite>()> new_response;
   MethodHandler handler;
+  Access access = kAnyRole;               // roles that may call it; checked before the handler runs
   metrics::Histogram* latency = nullptr;  // set by Register
   metrics::Counter* ok_count = nullptr;    // set by Register
 };
@@ -72,11 +75,13 @@ class ServiceRegistry {
   void Register(uint32_t service_id, uint32_t method_id, MethodEntry entry);
 
   // Typed registration. `fn(const Req&, Rsp&, RequestContext&) -> awaitable<Status>`; `fn` is kept
-  // for the life of the registry (captures must stay valid that long).
+  // for the life of the registry (captures must stay valid that long). `access`: the roles that
+  // may call it (docs/design/0011-authentication.md, "Authorization").
   template <typename Req, typename Rsp, typename Fn>
   void RegisterMethod(uint32_t service_id, uint32_t method_id, std::string service_name,
-                      std::string method_name, Fn fn) {
+                      std::string method_name, Fn fn, Access access = kAnyRole) {
     MethodEntry e;
+    e.access = access;
     e.service_name = std::move(service_name);
     e.method_name = std::move(method_name);
     e.new_request = [] { return std::make_unique<Req>(); };

@@ -77,7 +77,9 @@ class Cluster:
         return f"127.0.0.1:{self.procs()['meta']['ports'][0]}"
 
     def admin(self, *args, timeout=60, check=True):
-        return sh(self.bin, "admin", *args, check=check, timeout=timeout)
+        # `hf3fs local up` turns authentication on: admin calls prove the cluster's admin key.
+        env = {**os.environ, "HF3FS_KEY_FILE": str(self.dir / "keys" / "admin.key")}
+        return sh(self.bin, "admin", *args, check=check, timeout=timeout, env=env)
 
     def list_targets(self):
         r = self.admin("list-targets", "--json", "--mgmtd", self.mgmtd_address())

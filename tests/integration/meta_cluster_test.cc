@@ -63,12 +63,11 @@ class MetaCluster : public ::testing::Test {
   // Starts a meta server with `extra` config overrides; returns its address once it answers.
   std::string StartMeta(std::vector<std::string> extra) {
     std::string addr = "127.0.0.1:" + std::to_string(FreePort());
-    std::vector<std::string> argv = {kBin,
-                                     "meta",
-                                     "--config.server.listen=" + addr,
-                                     "--config.server.http_listen=127.0.0.1:0",
-                                     "--config.meta.root_chain_table=1",
-                                     "--config.meta.root_stripe=2"};
+    std::vector<std::string> argv = {
+        kBin, "meta", "--config.server.listen=" + addr, "--config.server.http_listen=127.0.0.1:0",
+        // Not a security test: run without key files.
+        "--config.rpc.auth_required=false", "--config.meta.root_chain_table=1",
+        "--config.meta.root_stripe=2"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     procs_.push_back(std::make_unique<Process>(argv, dir_.string()));
     for (int i = 0; i < 500; ++i) {
@@ -203,7 +202,8 @@ TEST_F(MetaCluster, HeartbeatsToMgmtdAsMetaNode) {
   procs_.push_back(std::make_unique<Process>(
       std::vector<std::string>{kBin, "mgmtd", "--config.server.listen=" + mgmtd,
                                "--config.server.http_listen=127.0.0.1:0",
-                               "--config.kv.backend=memory", "--config.mgmtd.lease_length=2s",
+                               "--config.rpc.auth_required=false", "--config.kv.backend=memory",
+                               "--config.mgmtd.lease_length=2s",
                                "--config.mgmtd.lease_renew_interval=100ms"},
       dir_.string()));
   auto admin = [&](std::vector<std::string> args) {

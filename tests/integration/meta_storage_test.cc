@@ -72,6 +72,10 @@ class MetaStorage : public ::testing::Test {
     ASSERT_TRUE(st.ok()) << st;
     pool_.Start();
     rpc_ = std::make_unique<net::RpcClient>(pool_, cfg_.rpc, 888);
+    // The local cluster requires authentication: this test acts as an administrator.
+    auto key = net::Keyring::Load(cluster_->key_path("admin.key"));
+    ASSERT_TRUE(key.ok()) << key.status();
+    rpc_->SetKeyring(*key);
     mgmtd_ = std::make_unique<client::MgmtdClient>(
         *rpc_, std::vector<net::Address>{*net::Address::Parse(cluster_->mgmtd_address())});
     routing_ = std::make_unique<client::RoutingCache>(*mgmtd_, pool_.Get(0), 100ms);
@@ -87,7 +91,8 @@ class MetaStorage : public ::testing::Test {
             "--config.meta.mgmtd=" + cluster_->mgmtd_address(),
             "--config.meta.routing_refresh_interval=200ms", "--config.meta.root_chain_table=1",
             "--config.meta.root_chunk_size=64KiB", "--config.meta.root_stripe=2",
-            "--config.meta.gc_delay=0s", "--config.meta.gc_interval=100ms"},
+            "--config.meta.gc_delay=0s", "--config.meta.gc_interval=100ms",
+            "--config.rpc.key_file=" + cluster_->key_path("server.keyring")},
         dir_.string());
     for (int i = 0; i < 500; ++i) {
       m::StatReq r;
@@ -313,7 +318,8 @@ TEST_F(MetaStorage, TruncateQueryLengthGcAndStatFs) {
   ASSERT_TRUE(fs.ok()) << fs.status();
   EXPECT_GT(fs->total_bytes(), 0u);
   EXPECT_GE(fs->total_bytes(), fs->free_bytes());
-  auto admin = RunCommand({HF3FS_BINARY, "admin", "statfs", "--meta=" + meta_addr_, "--json"},
+  auto admin = RunCommand({HF3FS_BINARY, "admin", "statfs", "--meta=" + meta_addr_, "--json",
+                           "--key-file=" + cluster_->key_path("admin.key")},
                           dir_.string(), 30s);
   ASSERT_EQ(admin.exit_code, 0) << admin.err;
   auto j = nlohmann::json::parse(admin.out, nullptr, false);
@@ -324,7 +330,8 @@ TEST_F(MetaStorage, TruncateQueryLengthGcAndStatFs) {
   // reported.
   auto fsck = [&] {
     auto r = RunCommand({HF3FS_BINARY, "admin", "fsck", "--meta=" + meta_addr_,
-                         "--mgmtd=" + cluster_->mgmtd_address(), "--json"},
+                         "--mgmtd=" + cluster_->mgmtd_address(), "--json",
+                         "--key-file=" + cluster_->key_path("admin.key")},
                         dir_.string(), 60s);
     return std::make_pair(r.exit_code, nlohmann::json::parse(r.out, nullptr, false));
   };

@@ -62,6 +62,7 @@ class MgmtdCluster : public ::testing::Test {
         std::vector<std::string>{
             kBin, "mgmtd", "--config.server.listen=" + addr_,
             "--config.server.http_listen=127.0.0.1:0",
+            "--config.rpc.auth_required=false",  // not a security test: no key files
             "--config.kv.rocksdb.path=" + (dir_ / "kv").string(),
             "--config.mgmtd.heartbeat_timeout=1s", "--config.mgmtd.chain_update_interval=100ms",
             "--config.mgmtd.lease_renew_interval=200ms", "--config.mgmtd.lease_length=2s"},

@@ -46,14 +46,12 @@ class MgmtdHa : public ::testing::Test {
   void Start(int i) {
     procs_.resize(2);
     procs_[i] = std::make_unique<Process>(
-        std::vector<std::string>{kBin, "mgmtd", "--config.server.listen=" + addrs_[i],
-                                 "--config.server.http_listen=",
-                                 "--config.mgmtd.node_id=" + std::to_string(i + 1),
-                                 "--config.kv.backend=postgres",
-                                 "--config.kv.postgres.conninfo=" + pg_->conninfo(),
-                                 "--config.mgmtd.lease_length=2s",
-                                 "--config.mgmtd.lease_renew_interval=200ms",
-                                 "--config.mgmtd.heartbeat_timeout=1s"},
+        std::vector<std::string>{
+            kBin, "mgmtd", "--config.server.listen=" + addrs_[i], "--config.server.http_listen=",
+            "--config.rpc.auth_required=false",  // no key files here
+            "--config.mgmtd.node_id=" + std::to_string(i + 1), "--config.kv.backend=postgres",
+            "--config.kv.postgres.conninfo=" + pg_->conninfo(), "--config.mgmtd.lease_length=2s",
+            "--config.mgmtd.lease_renew_interval=200ms", "--config.mgmtd.heartbeat_timeout=1s"},
         dir_.string());
   }
 

@@ -88,6 +88,10 @@ class StorageCluster : public ::testing::Test {
     ASSERT_TRUE(st.ok()) << st << "\n" << Log("storage0");
     pool_.Start();
     rpc_ = std::make_unique<net::RpcClient>(pool_, cfg_.rpc, 777);
+    // The local cluster requires authentication: this test acts as an administrator.
+    auto key = net::Keyring::Load(cluster_->key_path("admin.key"));
+    ASSERT_TRUE(key.ok()) << key.status();
+    rpc_->SetKeyring(*key);
     mgmtd_ = std::make_unique<client::MgmtdClient>(
         *rpc_, std::vector<net::Address>{*net::Address::Parse(cluster_->mgmtd_address())});
     routing_ = std::make_unique<client::RoutingCache>(*mgmtd_, pool_.Get(0), 100ms);
@@ -464,9 +468,18 @@ TEST_F(StorageCluster, DivergentReplicaIsCaughtByNeighbourChecksums) {
   forged.set_from_target(serving[0].value());
   forged.set_update_version(1);
   forged.set_commit(true);
-  auto f = Sync([&]() -> net::awaitable<Result<storage::UpdateRsp>> {
-    co_return co_await storage_->SendUpdateOnce(*view->TargetAddress(serving[1]), forged, b);
-  });
+  // Only a server may forward: the forger holds the server key (a buggy replica, not an outsider).
+  auto server_key = net::Keyring::Load(cluster_->key_path("server.keyring"));
+  ASSERT_TRUE(server_key.ok()) << server_key.status();
+  rpc_->SetKeyring(*server_key);
+  rpc_->Disconnect(*view->TargetAddress(serving[1]));
+  Result<storage::UpdateRsp> f = Status(StatusCode::kInternal, "not sent");
+  for (int i = 0; i < 5; ++i) {  // the old (admin) connection may still be closing
+    f = Sync([&]() -> net::awaitable<Result<storage::UpdateRsp>> {
+      co_return co_await storage_->SendUpdateOnce(*view->TargetAddress(serving[1]), forged, b);
+    });
+    if (f.ok() || f.status().code() != StatusCode::kRpcConnectionLost) break;
+  }
   ASSERT_TRUE(f.ok()) << f.status();
   // The next update is applied to each replica's own bytes; the middle's result differs from the
   // tail's, so the chain refuses to acknowledge it.
@@ -767,6 +780,8 @@ TEST(LocalCli, UpStatusDownUpKeepsData) {
   auto data = Pattern(99, 5000);
   auto with_client = [&](auto fn) {
     net::RpcClient rpc(pool, cfg.rpc, 5);
+    auto key = net::Keyring::Load((std::filesystem::path(cdir) / "keys" / "admin.key").string());
+    if (key.ok()) rpc.SetKeyring(*key);
     client::MgmtdClient mgmtd(rpc, {*net::Address::Parse(mgmtd_addr)});
     client::RoutingCache routing(mgmtd, pool.Get(0), 1s);
     client::StorageClient sc(rpc, routing, 5);

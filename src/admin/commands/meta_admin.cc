@@ -18,6 +18,9 @@ void AddMetaOptions(CLI::App* cmd, MetaOptions& o) {
   cmd->add_option("--meta", o.meta, "meta server address ($HF3FS_META)")->capture_default_str();
   cmd->add_option("--uid", o.uid, "act as this uid (default root)");
   cmd->add_option("--gid", o.gid, "act as this gid (default root)");
+  cmd->add_option("--key-file", o.key_file,
+                  "key file to authenticate with, e.g. the admin.key of `hf3fs admin keygen` "
+                  "($HF3FS_KEY_FILE)");
   cmd->add_flag("--json", o.json, "print JSON");
 }
 
@@ -53,6 +56,7 @@ int RunMetaAdmin(const MetaOptions& o, const MetaFn& fn,
   } cfg;
   (void)cfg.rpc.busy_poll.Set(Duration::zero());
   (void)cfg.rpc.connect_timeout.Set(std::chrono::seconds(2));
+  if (auto k = net::LoadProcessKeyring(cfg.rpc, o.key_file); !k.ok()) return fail(k.status());
   net::IoContextPool pool(1, "admin");
   pool.Start();
   Result<nlohmann::json> result = Status(StatusCode::kInternal, "not run");

@@ -17,6 +17,7 @@ struct MetaOptions {
   std::string meta;  // host:port
   uint32_t uid = 0;
   uint32_t gid = 0;
+  std::string key_file;  // docs/design/0011-authentication.md
   bool json = false;
   meta::UserInfo User() const {
     meta::UserInfo u;

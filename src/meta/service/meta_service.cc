@@ -23,7 +23,8 @@ net::awaitable<Result<Rsp>> MetaService::RunOp(Result<Rsp> (*op)(OpContext&, con
 
 template <typename Req, typename Rsp>
 void MetaService::Add(net::ServiceRegistry& r, uint32_t method, std::string name,
-                      Result<Rsp> (*op)(OpContext&, const Req&), bool may_inline) {
+                      Result<Rsp> (*op)(OpContext&, const Req&), bool may_inline,
+                      net::Access access) {
   r.RegisterMethod<Req, Rsp>(
       rpc::SERVICE_META, method, "meta", std::move(name),
       [this, op, may_inline](const Req& req, Rsp& rsp,
@@ -32,7 +33,8 @@ void MetaService::Add(net::ServiceRegistry& r, uint32_t method, std::string name
         if (!result.ok()) co_return result.status();
         rsp = std::move(*result);
         co_return Status::Ok();
-      });
+      },
+      access);
 }
 
 // `prepare(storage, req)` runs first (with storage access only) and may rewrite the request.
@@ -129,11 +131,12 @@ void MetaService::Register(net::ServiceRegistry& r) {
   Add(r, META_REMOVE_XATTR, "remove_xattr", &RemoveXattr);
   Add(r, META_GET_REAL_PATH, "get_real_path", &GetRealPath);
   // Admin calls scan whole ranges: never on an io thread.
-  Add(r, META_FSCK, "fsck", &FsckOp, false);
-  Add(r, META_GC_STATUS, "gc_status", &GcStatus, false);
+  // Whole-namespace scans and quotas: administrators (and servers) only.
+  Add(r, META_FSCK, "fsck", &FsckOp, false, net::kServersAndAdmins);
+  Add(r, META_GC_STATUS, "gc_status", &GcStatus, false, net::kServersAndAdmins);
   Add(r, META_LIST_TRASH, "list_trash", &ListTrash, false);
   Add(r, META_RESTORE_TRASH, "restore_trash", &RestoreTrash, false);
-  Add(r, META_SET_QUOTA, "set_quota", &SetQuota, false);
+  Add(r, META_SET_QUOTA, "set_quota", &SetQuota, false, net::kAdminRole);
   Add(r, META_GET_QUOTA, "get_quota", &GetQuota, false);
   r.RegisterMethod<StatFsReq, StatFsRsp>(
       rpc::SERVICE_META, META_STATFS, "meta", "statfs",

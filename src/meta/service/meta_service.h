@@ -45,7 +45,8 @@ class MetaService {
  private:
   template <typename Req, typename Rsp>
   void Add(net::ServiceRegistry& r, uint32_t method, std::string name,
-           Result<Rsp> (*op)(OpContext&, const Req&), bool may_inline = true);
+           Result<Rsp> (*op)(OpContext&, const Req&), bool may_inline = true,
+           net::Access access = net::kAnyRole);
   // Runs `op`: inline first when allowed (see SetInline), else or then on the pool.
   template <typename Req, typename Rsp>
   net::awaitable<Result<Rsp>> RunOp(Result<Rsp> (*op)(OpContext&, const Req&), const Req& req,

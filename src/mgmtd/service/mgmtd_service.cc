@@ -6,7 +6,7 @@ namespace hf3fs::mgmtd {
 
 template <typename Req, typename Rsp>
 void MgmtdService::Add(net::ServiceRegistry& r, uint32_t method, std::string name,
-                       Result<Rsp> (*op)(OpContext&, const Req&), bool admin) {
+                       Result<Rsp> (*op)(OpContext&, const Req&), bool admin, net::Access access) {
   r.RegisterMethod<Req, Rsp>(
       rpc::SERVICE_MGMTD, method, "mgmtd", std::move(name),
       [this, op, admin](const Req& req, Rsp& rsp,
@@ -19,7 +19,8 @@ void MgmtdService::Add(net::ServiceRegistry& r, uint32_t method, std::string nam
         if (!result.ok()) co_return result.status();
         rsp = std::move(*result);
         co_return Status::Ok();
-      });
+      },
+      admin ? net::kAdminRole : access);
 }
 
 void MgmtdService::Register(net::ServiceRegistry& r) {
@@ -31,7 +32,8 @@ void MgmtdService::Register(net::ServiceRegistry& r) {
   Add(r, MGMTD_SET_NODE_ENABLED, "set_node_enabled", &SetNodeEnabled, kAdmin);
   Add(r, MGMTD_SET_NODE_TAGS, "set_node_tags", &SetNodeTags, kAdmin);
   Add(r, MGMTD_LIST_NODES, "list_nodes", &ListNodes, kOpen);
-  Add(r, MGMTD_HEARTBEAT, "heartbeat", &Heartbeat, kOpen);
+  // Only servers heartbeat (a forged heartbeat would fence a live node).
+  Add(r, MGMTD_HEARTBEAT, "heartbeat", &Heartbeat, kOpen, net::kServersAndAdmins);
   Add(r, MGMTD_GET_ROUTING_INFO, "get_routing_info", &GetRoutingInfo, kOpen);
   Add(r, MGMTD_CREATE_TARGETS, "create_targets", &CreateTargets, kAdmin);
   Add(r, MGMTD_LIST_TARGETS, "list_targets", &ListTargets, kOpen);

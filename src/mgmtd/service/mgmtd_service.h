@@ -17,7 +17,8 @@ class MgmtdService {
  private:
   template <typename Req, typename Rsp>
   void Add(net::ServiceRegistry& r, uint32_t method, std::string name,
-           Result<Rsp> (*op)(OpContext&, const Req&), bool admin);
+           Result<Rsp> (*op)(OpContext&, const Req&), bool admin,
+           net::Access access = net::kAnyRole);
 
   OpContext& ctx_;
   net::OffloadPool& pool_;

@@ -84,20 +84,24 @@ void StorageService::Register(net::ServiceRegistry& r) {
       kSvc, STORAGE_REMOVE_CHUNKS, "storage", "remove_chunks",
       [this](const RemoveChunksReq& q, RemoveChunksRsp& p, RequestContext&) {
         return RemoveChunks(q, p);
-      });
+      },
+      net::kServersAndAdmins);
   r.RegisterMethod<ListChunkMetaReq, ListChunkMetaRsp>(
       kSvc, STORAGE_LIST_CHUNK_META, "storage", "list_chunk_meta",
       [this](const ListChunkMetaReq& q, ListChunkMetaRsp& p, RequestContext&) {
         return ListChunkMeta(q, p);
-      });
+      },
+      net::kServersAndAdmins);
   r.RegisterMethod<SyncDoneReq, SyncDoneRsp>(
       kSvc, STORAGE_SYNC_DONE, "storage", "sync_done",
-      [this](const SyncDoneReq& q, SyncDoneRsp&, RequestContext&) { return SyncDone(q); });
+      [this](const SyncDoneReq& q, SyncDoneRsp&, RequestContext&) { return SyncDone(q); },
+      net::kServersAndAdmins);
   r.RegisterMethod<GetChunkMetaReq, GetChunkMetaRsp>(
       kSvc, STORAGE_GET_CHUNK_META, "storage", "get_chunk_meta",
       [this](const GetChunkMetaReq& q, GetChunkMetaRsp& p, RequestContext&) {
         return GetChunkMeta(q, p);
-      });
+      },
+      net::kServersAndAdmins);
   r.RegisterMethod<SpaceInfoReq, SpaceInfoRsp>(
       kSvc, STORAGE_SPACE_INFO, "storage", "space_info",
       [this](const SpaceInfoReq&, SpaceInfoRsp& p, RequestContext&) { return SpaceInfo(p); });

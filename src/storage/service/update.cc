@@ -103,7 +103,16 @@ awaitable<Status> StorageService::Update(const UpdateReq& req, UpdateRsp& rsp,
                                          net::RequestContext& ctx) {
   std::span<const uint8_t> payload(ctx.request_attachment.data(), ctx.request_attachment.size());
   HF3FS_CO_TRY(ValidateUpdate(req, payload.size(), req.from_target() == 0));
-  if (req.from_target() != 0) co_return co_await ReplicaUpdate(req, payload, rsp);
+  if (req.from_target() != 0) {
+    // A chain forward: only a storage server may send one (design 0011); which predecessor it
+    // names is checked against routing in ReplicaUpdate.
+    if (!net::Allows(net::kServerRole, ctx.role)) {
+      co_return MakeStatus(StatusCode::kRpcAuthDenied,
+                           "role {} may not forward chain updates (server only)",
+                           net::RoleName(ctx.role));
+    }
+    co_return co_await ReplicaUpdate(req, payload, rsp);
+  }
 
   uint64_t client = req.client_id() != 0 ? req.client_id() : ctx.client_id;
   auto begun = channels_.Begin(client, req.channel(), req.seq());
