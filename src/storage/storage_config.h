@@ -93,8 +93,10 @@ struct StorageSection : config::Section {
                                         {.min = 1, .max = 1u << 20}};
   config::Item<uint64_t> max_read_batch_bytes{this,
                                               "max_read_batch_bytes",
-                                              256ull << 20,
-                                              "bytes one batch read may return",
+                                              64ull << 20,
+                                              "bytes one batch read may return (the answer "
+                                              "must fit in one frame: keep it below "
+                                              "rpc.max_frame_bytes)",
                                               {.min = 4096, .size = true}};
 };
 
