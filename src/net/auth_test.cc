@@ -230,7 +230,12 @@ TEST_F(AuthRpc, AClientWithoutAKeyIsRefusedAndTheServerKeepsServing) {
   auto& anonymous = Client(nullptr);
   Status st = Echo(anonymous);
   EXPECT_EQ(st.code(), StatusCode::kRpcAuthRequired) << st;
-  EXPECT_EQ(Shutdown(anonymous).code(), StatusCode::kRpcAuthRequired);
+  // Refused again; or, when the call races the server closing the first connection, lost with
+  // it. Never run.
+  Status again = Shutdown(anonymous);
+  EXPECT_TRUE(again.code() == StatusCode::kRpcAuthRequired ||
+              again.code() == StatusCode::kRpcConnectionLost)
+      << again;
   EXPECT_EQ(shutdowns_.load(), 0);
   EXPECT_TRUE(Echo(Client(SecretOf(Role::kClient, client_key_))).ok());
 }
