@@ -386,6 +386,74 @@ TEST_F(StorageCluster, RetriedUpdateIsAppliedOnceAndFencingRejectsStaleOrNonHead
   for (uint32_t i = 0; i < 3; ++i) EXPECT_TRUE(cluster_->StorageRunning(i));
 }
 
+// A client's write reaches every replica but its answer is lost with the head; another client
+// then writes the same bytes' range at the new head; the first client's retry (same channel and
+// sequence) must not be applied again over the newer write: the new head, a replica of the first
+// write, answers it as a duplicate (design 0006, "Exactly-once").
+TEST_F(StorageCluster, RetryAfterHeadFailoverIsNotAppliedAgainOverANewerWrite) {
+  auto view = routing_->View();
+  ChainId chain = chains_[1];
+  const auto* c = view->Chain(chain);
+  TargetId old_head = RoutingView::Head(*c);
+  uint32_t victim = view->Target(old_head)->node_id() - cluster_->storage_node_id(0);
+  auto first = Pattern(11, 4096);
+  storage::UpdateReq req;
+  req.set_chain_id(chain.value());
+  req.set_chain_version(c->version());
+  req.set_chunk_id(Cid(12, 0));
+  req.set_chunk_size(kChunkSize);
+  req.set_type(storage::UPDATE_WRITE);
+  req.set_length(first.size());
+  req.set_checksum(Crc32c(first));
+  req.set_client_id(4343);
+  req.set_channel(2);
+  req.set_seq(1);
+  auto send = [&](const storage::UpdateReq& r, const net::Address& to) {
+    return Sync([&]() -> net::awaitable<Result<storage::UpdateRsp>> {
+      co_return co_await storage_->SendUpdateOnce(to, r, first);
+    });
+  };
+  auto applied = send(req, *view->TargetAddress(old_head));
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  // The head dies (its answer counts as lost); mgmtd moves the next replica up.
+  cluster_->SignalStorage(victim, SIGKILL);
+  const mgmtd::ChainRecord* now = nullptr;
+  std::shared_ptr<const client::RoutingView> nv;
+  for (int i = 0; i < 100; ++i) {
+    std::this_thread::sleep_for(100ms);
+    Sync([&]() -> net::awaitable<int> {
+      (void)co_await routing_->Refresh();
+      co_return 0;
+    });
+    nv = routing_->View();
+    now = nv->Chain(chain);
+    if (RoutingView::Head(*now) != old_head && RoutingView::Head(*now).valid()) break;
+    now = nullptr;
+  }
+  ASSERT_NE(now, nullptr) << "no new head for chain " << chain;
+  TargetId new_head = RoutingView::Head(*now);
+  // Another client writes the same range at the new head and is answered.
+  auto second = Pattern(12, 4096);
+  auto newer = Write(chain, Cid(12, 0), 0, second);
+  ASSERT_TRUE(newer.ok()) << newer.status();
+  // The first client's retry of its (already applied) write.
+  req.set_chain_version(now->version());
+  auto retry = send(req, *nv->TargetAddress(new_head));
+  ASSERT_TRUE(retry.ok()) << retry.status();
+  EXPECT_TRUE(retry->duplicate()) << "the retry was applied a second time";
+  for (auto& [t, r] : ReadEveryReplica(chain, Cid(12, 0), 4096)) {
+    ASSERT_TRUE(r.ok()) << "target " << t << ": " << r.status();
+    EXPECT_TRUE(*r == second) << "target " << t << " lost the newer write";
+  }
+  ASSERT_TRUE(cluster_->StartStorage(victim).ok());
+  auto st = cluster_->WaitHealthy(60s);
+  ASSERT_TRUE(st.ok()) << st << "\n" << Log("storage" + std::to_string(victim));
+  for (auto& [t, r] : ReadEveryReplica(chain, Cid(12, 0), 4096)) {
+    ASSERT_TRUE(r.ok()) << "target " << t << ": " << r.status();
+    EXPECT_TRUE(*r == second) << "target " << t;
+  }
+}
+
 TEST_F(StorageCluster, AdminCommandsAndLowSpaceRefusal) {
   using nlohmann::json;
   ChainId chain = chains_[0];

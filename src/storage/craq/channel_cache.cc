@@ -2,11 +2,10 @@
 
 namespace hf3fs::storage {
 
-ChannelCache::Begun ChannelCache::Begin(uint64_t client_id, uint32_t channel, uint64_t seq) {
-  std::lock_guard lock(mu_);
-  Key key{client_id, channel};
+ChannelCache::Entry& ChannelCache::Touch(const Key& key, uint64_t seq, bool& created) {
   auto it = entries_.find(key);
-  if (it == entries_.end()) {
+  created = it == entries_.end();
+  if (created) {
     if (entries_.size() >= max_channels_ && !lru_.empty()) {
       entries_.erase(lru_.back());
       lru_.pop_back();
@@ -15,11 +14,17 @@ ChannelCache::Begun ChannelCache::Begin(uint64_t client_id, uint32_t channel, ui
     Entry e;
     e.seq = seq;
     e.lru = lru_.begin();
-    entries_.emplace(key, std::move(e));
-    return {Outcome::kNew, {}};
+    return entries_.emplace(key, std::move(e)).first->second;
   }
-  Entry& e = it->second;
-  lru_.splice(lru_.begin(), lru_, e.lru);
+  lru_.splice(lru_.begin(), lru_, it->second.lru);
+  return it->second;
+}
+
+ChannelCache::Begun ChannelCache::Begin(uint64_t client_id, uint32_t channel, uint64_t seq) {
+  std::lock_guard lock(mu_);
+  bool created;
+  Entry& e = Touch(Key{client_id, channel}, seq, created);
+  if (created) return {Outcome::kNew, {}};
   if (seq < e.seq) return {Outcome::kStale, {}};
   if (seq == e.seq) {
     if (e.state == Entry::State::kDone) return {Outcome::kDuplicate, e.response};
@@ -29,6 +34,18 @@ ChannelCache::Begun ChannelCache::Begin(uint64_t client_id, uint32_t channel, ui
   e.state = Entry::State::kRunning;
   e.response.Clear();
   return {Outcome::kNew, {}};
+}
+
+bool ChannelCache::Observe(uint64_t client_id, uint32_t channel, uint64_t seq) {
+  std::lock_guard lock(mu_);
+  bool created;
+  Entry& e = Touch(Key{client_id, channel}, seq, created);
+  if (created) return true;
+  if (seq < e.seq || (seq == e.seq && e.state == Entry::State::kDone)) return false;
+  e.seq = seq;
+  e.state = Entry::State::kRunning;
+  e.response.Clear();
+  return true;
 }
 
 void ChannelCache::Finish(uint64_t client_id, uint32_t channel, uint64_t seq,

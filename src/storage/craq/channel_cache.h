@@ -9,6 +9,10 @@
 //     seq == L, failed          -> kNew: run it again
 //     seq < L                   -> kStale (kStaleSequence: the client moved on long ago)
 //
+// Replicas keep the same cache for the updates forwarded to them (Observe, then Finish), so a
+// replica that becomes the head after a failover recognizes a client's retry of an update the
+// chain already applied, instead of applying it a second time over newer writes (design 0006).
+//
 // In memory and bounded: at most `max_channels` channels, least recently used evicted. Thread-safe.
 #pragma once
 
@@ -33,8 +37,13 @@ class ChannelCache {
   explicit ChannelCache(size_t max_channels) : max_channels_(max_channels) {}
 
   Begun Begin(uint64_t client_id, uint32_t channel, uint64_t seq);
-  // Records the end of the update started with Begin(seq): ok responses are cached, failures make
-  // the same sequence runnable again.
+  // A forwarded update carrying (client, channel, seq) reached this replica: the channel is busy
+  // with seq from now on, as if Begin had run here, but nothing is refused (the head decided).
+  // Returns false when there is nothing to track: seq is older than the channel's last, or this
+  // replica already finished seq (a repeated forward); then Finish must not be called.
+  bool Observe(uint64_t client_id, uint32_t channel, uint64_t seq);
+  // Records the end of the update started with Begin(seq) or Observe(seq): ok responses are cached,
+  // failures make the same sequence runnable again.
   void Finish(uint64_t client_id, uint32_t channel, uint64_t seq, const UpdateRsp* ok_response);
 
   size_t size() const;
@@ -59,6 +68,10 @@ class ChannelCache {
   mutable std::mutex mu_;
   std::list<Key> lru_;  // most recent first
   std::unordered_map<Key, Entry, KeyHash> entries_;
+
+  // The entry of a channel, created (evicting the least recently used) when missing, and moved to
+  // the front of the LRU list. `created` says which. Called with mu_ held.
+  Entry& Touch(const Key& key, uint64_t seq, bool& created);
 };
 
 }  // namespace hf3fs::storage

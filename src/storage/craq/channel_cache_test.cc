@@ -38,5 +38,25 @@ TEST(ChannelCache, ChannelsAreIndependentAndBounded) {
   EXPECT_EQ(c.Begin(8, 9, 1).outcome, Outcome::kNew);
 }
 
+TEST(ChannelCache, ReplicaObservedUpdateIsADuplicateWhenItBecomesHead) {
+  ChannelCache c(16);
+  // A forward of seq 7 is running here: a client retry reaching this node as the new head waits.
+  EXPECT_TRUE(c.Observe(2, 1, 7));
+  EXPECT_EQ(c.Begin(2, 1, 7).outcome, Outcome::kBusy);
+  UpdateRsp rsp;
+  rsp.set_commit_version(3);
+  c.Finish(2, 1, 7, &rsp);
+  auto retry = c.Begin(2, 1, 7);
+  EXPECT_EQ(retry.outcome, Outcome::kDuplicate);
+  EXPECT_EQ(retry.cached.commit_version(), 3u);
+  // A repeated forward of a finished update, or an older one, has nothing to track.
+  EXPECT_FALSE(c.Observe(2, 1, 7));
+  EXPECT_FALSE(c.Observe(2, 1, 6));
+  // A forward that failed here leaves the sequence runnable at a new head.
+  EXPECT_TRUE(c.Observe(2, 1, 8));
+  c.Finish(2, 1, 8, nullptr);
+  EXPECT_EQ(c.Begin(2, 1, 8).outcome, Outcome::kNew);
+}
+
 }  // namespace
 }  // namespace hf3fs::storage

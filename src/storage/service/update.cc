@@ -111,7 +111,14 @@ awaitable<Status> StorageService::Update(const UpdateReq& req, UpdateRsp& rsp,
                            "role {} may not forward chain updates (server only)",
                            net::RoleName(ctx.role));
     }
-    co_return co_await ReplicaUpdate(req, payload, rsp);
+    // Track the client's channel here too, so that this replica, once it is the head, answers a
+    // retry of this update as a duplicate instead of applying it again (design 0006).
+    bool tracked = req.client_id() != 0 && req.seq() != 0 &&
+                   channels_.Observe(req.client_id(), req.channel(), req.seq());
+    Status st = co_await ReplicaUpdate(req, payload, rsp);
+    if (tracked)
+      channels_.Finish(req.client_id(), req.channel(), req.seq(), st.ok() ? &rsp : nullptr);
+    co_return st;
   }
 
   uint64_t client = req.client_id() != 0 ? req.client_id() : ctx.client_id;
@@ -132,7 +139,14 @@ awaitable<Status> StorageService::Update(const UpdateReq& req, UpdateRsp& rsp,
     case ChannelCache::Outcome::kNew:
       break;
   }
-  Status st = co_await HeadUpdate(req, payload, rsp);
+  Status st;
+  if (req.client_id() == client) {
+    st = co_await HeadUpdate(req, payload, rsp);
+  } else {
+    UpdateReq tagged = req;  // forwards name the client whose channel they belong to
+    tagged.set_client_id(client);
+    st = co_await HeadUpdate(tagged, payload, rsp);
+  }
   channels_.Finish(client, req.channel(), req.seq(), st.ok() ? &rsp : nullptr);
   co_return st;
 }
@@ -177,6 +191,11 @@ awaitable<Status> StorageService::ResolvePending(const LocalTarget& t, const Upd
                  version);
   UpdateReq fwd = req;
   fwd.set_chunk_size(meta.chunk_size);
+  // The leftover belongs to an earlier update, not to this request's channel: a replica must not
+  // take it for this request and answer a retry of it as done.
+  fwd.clear_client_id();
+  fwd.clear_channel();
+  fwd.clear_seq();
   std::vector<uint8_t> bytes;
   if (meta.pending->removal) {
     fwd.set_type(UPDATE_REMOVE);
