@@ -314,7 +314,9 @@ awaitable<void> Connection::ReadLoop() {
       break;
     }
     while (!closed_ && !draining_ &&
-           inflight_count_ >= config_.max_inflight_per_connection.Get()) {
+           (inflight_count_ >= config_.max_inflight_per_connection.Get() ||
+            (inflight_bytes_ > 0 &&
+             inflight_bytes_ >= config_.max_inflight_bytes_per_connection.Get()))) {
       reader_waiting_slot_ = true;
       slot_timer_.expires_at(Clock::time_point::max());
       co_await slot_timer_.async_wait(kNoThrow);
@@ -480,16 +482,21 @@ awaitable<Status> Connection::HandleRequest(const FrameHeader& h, rpc::Envelope&
   ctx->peer = peer_;
   if (env.timeout_us() > 0) ctx->deadline = arrived + std::chrono::microseconds(env.timeout_us());
   inflight_count_.fetch_add(1, std::memory_order_relaxed);
+  const uint64_t charged = uint64_t{h.message_length} + h.attachment_length;
+  inflight_bytes_ += charged;
   auto self = shared_from_this();
   asio::co_spawn(
       ctx_,
-      [self, ctx, m = *method, arrived]() { return self->RunHandler(ctx, m, arrived); },
+      [self, ctx, m = *method, arrived, charged]() {
+        return self->RunHandler(ctx, m, arrived, charged);
+      },
       asio::detached);
   co_return Status::Ok();
 }
 
 awaitable<void> Connection::RunHandler(std::shared_ptr<RequestContext> ctx,
-                                       const MethodEntry* method, Clock::time_point arrived) {
+                                       const MethodEntry* method, Clock::time_point arrived,
+                                       uint64_t charged) {
   auto self = shared_from_this();
   Status st;
   if (ctx->expired()) {
@@ -507,6 +514,7 @@ awaitable<void> Connection::RunHandler(std::shared_ptr<RequestContext> ctx,
   method->latency->Observe(std::chrono::duration<double>(Clock::now() - arrived).count());
   QueueResponse(ctx, st);
   inflight_count_.fetch_sub(1, std::memory_order_relaxed);
+  inflight_bytes_ -= charged;
   if (reader_waiting_slot_) slot_timer_.cancel();
   MaybeFinishDrain();
 }

@@ -171,8 +171,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
                                    size_t body_len);
   awaitable<Status> HandleRequest(const FrameHeader& h, rpc::Envelope& env, size_t body_off,
                                   size_t body_len);
+  // `charged`: the request's frame bytes (message and attachment) counted in inflight_bytes_ until
+  // it finishes.
   awaitable<void> RunHandler(std::shared_ptr<RequestContext> ctx, const MethodEntry* method,
-                             Clock::time_point arrived);
+                             Clock::time_point arrived, uint64_t charged);
   void StartReaderAndWriter();
   void StartCall(PendingCall* call);
   void QueueResponse(std::shared_ptr<RequestContext> ctx, const Status& status);
@@ -213,6 +215,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::function<void(Connection*)> on_close_;
   std::shared_ptr<const Keyring> keyring_;
   Role role_ = Role::kNone;
+  uint64_t inflight_bytes_ = 0;  // request frame bytes of running handlers
   bool handshake_done_ = false;
   bool handshake_timed_out_ = false;
 

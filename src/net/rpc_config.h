@@ -39,6 +39,18 @@ struct RpcConfig : config::Section {
       this, "max_inflight_per_connection", 256,
       "requests a server runs at once for one connection; more wait in TCP buffers",
       {.min = 1, .max = 1u << 20, .hot = true}};
+  config::Item<uint64_t> max_inflight_bytes_per_connection{
+      this,
+      "max_inflight_bytes_per_connection",
+      256ull << 20,
+      "request bytes (messages and attachments) a server holds for one connection's running "
+      "requests; past "
+      "it, further requests wait in TCP buffers (one larger request is still taken alone)",
+      {.min = 64ull << 10, .hot = true, .size = true}};
+  config::Item<uint32_t> max_connections{
+      this, "max_connections", 4096,
+      "connections a server keeps open at once; more are closed as they are accepted",
+      {.min = 1, .max = 1u << 20, .hot = true}};
   config::Item<uint64_t> max_batch_bytes{this, "max_batch_bytes", 4ull << 20,
                                          "bytes gathered into one socket write",
                                          {.min = 4096, .hot = true, .size = true}};

@@ -61,6 +61,22 @@ awaitable<void> RpcServer::AcceptLoop() {
     boost::system::error_code pec;
     auto remote = socket.remote_endpoint(pec);
     auto peer = pec ? std::string("unknown") : Address::FromEndpoint(remote).ToString();
+    {
+      std::lock_guard lock(mu_);
+      if (stopped_) break;
+      if (conns_.size() >= config_.max_connections.Get()) {
+        // Bounded memory: a flood of connections cannot pin buffers and handlers without end.
+        static auto* refused = metrics::Registry::Global().GetCounter(
+            "hf3fs_rpc_connections_refused_total",
+            "Connections closed at accept because rpc.max_connections were open");
+        refused->Inc();
+        HF3FS_LOG_WARN("rpc.connection_refused peer={} open={} limit={}", peer, conns_.size(),
+                       config_.max_connections.Get());
+        boost::system::error_code ignored;
+        socket.close(ignored);
+        continue;
+      }
+    }
     auto conn = std::make_shared<Connection>(ctx, config_, &registry_, peer);
     {
       std::lock_guard lock(mu_);

@@ -300,5 +300,45 @@ TEST_F(RpcTest, InflightLimitPerConnectionIsEnforced) {
   EXPECT_EQ(max_running_.load(), 2);
 }
 
+TEST_F(RpcTest, InflightBytesPerConnectionAreBounded) {
+  // 8 calls of 1 MiB each on one connection, 2.5 MiB allowed: at most 3 run at once (the reader
+  // stops once the bytes held reach the bound), and all complete.
+  ASSERT_TRUE(cfg_.rpc.max_inflight_bytes_per_connection.Set((5ull << 20) / 2).ok());
+  std::vector<uint8_t> payload(1 << 20, 7);
+  std::vector<std::future<Result<core::EchoRsp>>> futs;
+  for (int i = 0; i < 8; ++i) {
+    futs.push_back(std::async(std::launch::async, [&] {
+      CallOptions o;
+      o.attachment = {payload};
+      return Call(kTestService, kSleep, "50", o);
+    }));
+  }
+  for (auto& f : futs) EXPECT_TRUE(f.get().ok());
+  EXPECT_GE(max_running_.load(), 1);
+  EXPECT_LE(max_running_.load(), 3);
+  // One request larger than the bound still runs (alone).
+  std::vector<uint8_t> big(4 << 20, 1);
+  CallOptions o;
+  o.attachment = {big};
+  EXPECT_TRUE(Call(kTestService, kSleep, "1", o).ok());
+}
+
+TEST_F(RpcTest, ConnectionsBeyondTheLimitAreClosedAndTheOthersServed) {
+  ASSERT_TRUE(cfg_.rpc.max_connections.Set(2).ok());
+  ASSERT_TRUE(Call(kTestService, kSleep, "1").ok());  // connection 1: the fixture's client
+  boost::asio::io_context io;
+  auto ep = *addr_.ToEndpoint();
+  boost::asio::ip::tcp::socket second(io), third(io);
+  second.connect(ep);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // accepted before the third
+  third.connect(ep);
+  uint8_t byte;
+  boost::system::error_code ec;
+  third.read_some(boost::asio::buffer(&byte, 1), ec);
+  EXPECT_TRUE(ec) << "the connection over the limit stayed open";
+  EXPECT_TRUE(Call(kTestService, kSleep, "1").ok());
+  EXPECT_EQ(server_->connection_count(), 2u);
+}
+
 }  // namespace
 }  // namespace hf3fs::net
