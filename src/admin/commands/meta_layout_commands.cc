@@ -167,6 +167,12 @@ void AddFsck(CLI::App& admin, CliContext& ctx) {
              {"sessions", std::to_string(r->sessions())},
              {"problems", json::array()}};
       for (const auto& p : r->problems()) j["problems"].push_back(p);
+      if (r->problems_total() > static_cast<uint64_t>(r->problems_size())) {
+        j["problems"].push_back(
+            fmt::format("... and {} more namespace problems (meta lists the "
+                        "first {})",
+                        r->problems_total() - r->problems_size(), r->problems_size()));
+      }
       if (!m.empty()) {
         auto scan = co_await ScanChunks(c, m);
         if (!scan.ok()) co_return scan.status().WithContext("chunk scan");

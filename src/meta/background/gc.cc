@@ -118,8 +118,17 @@ Result<uint64_t> GcQueueLength(OpContext& ctx) {
   return kv::RunTransaction(
       ctx.engine, ctx.retry,
       [&](kv::Transaction& txn) -> Result<uint64_t> {
-        HF3FS_TRY_ASSIGN(auto r, txn.SnapshotGetRange(begin, kv::PrefixEnd(begin), 0));
-        return r.kvs.size();
+        // Counted in pages, so a long queue never sits in memory at once.
+        constexpr uint32_t kPage = 4096;
+        std::string end = kv::PrefixEnd(begin), from = begin;
+        uint64_t n = 0;
+        while (true) {
+          HF3FS_TRY_ASSIGN(auto r, txn.SnapshotGetRange(from, end, kPage));
+          n += r.kvs.size();
+          if (!r.has_more || r.kvs.empty()) return n;
+          from = r.kvs.back().key;
+          from.push_back('\0');  // the next key after the last one counted
+        }
       },
       kv::TxnOptions{.read_only = true});
 }

@@ -221,3 +221,31 @@ TYPED_TEST(GcTest, PlanTruncateNamesOnlyFilesAWriterMayCut) {
 
 }  // namespace
 }  // namespace hf3fs::meta::test
+
+namespace hf3fs::meta::test {
+namespace {
+
+// Admin replies stay bounded on a long queue or a damaged namespace: the GC queue is counted in
+// pages (more than one here), and fsck lists the first 1000 problems with their total.
+TYPED_TEST(GcTest, QueueLengthAndFsckRepliesAreBounded) {
+  constexpr uint64_t kQueued = 5000, kOrphanSessions = 1200;
+  {
+    auto txn = std::move(*this->engine_->Begin());
+    for (uint64_t i = 0; i < kQueued; ++i) {
+      ASSERT_TRUE(txn->Set(store::GcKey(1000 + i, InodeId(1'000'000 + i)), "").ok());
+    }
+    for (uint64_t i = 0; i < kOrphanSessions; ++i) {
+      ASSERT_TRUE(txn->Set(store::SessionKey(InodeId(2'000'000 + i), 1), "").ok());
+    }
+    ASSERT_OK_META(txn->Commit());
+  }
+  EXPECT_EQ(*GcQueueLength(*this->ctx_), kQueued);
+  auto rsp = FsckOp(*this->ctx_, FsckReq());
+  ASSERT_OK_META(rsp);
+  EXPECT_EQ(rsp->problems_size(), 1000);
+  EXPECT_EQ(rsp->problems_total(), kOrphanSessions);
+  EXPECT_EQ(rsp->gc_entries(), kQueued);
+}
+
+}  // namespace
+}  // namespace hf3fs::meta::test

@@ -13,7 +13,13 @@ Result<FsckRsp> FsckOp(OpContext& ctx, const FsckReq&) {
   rsp.set_entries(report.entries);
   rsp.set_gc_entries(report.gc_entries);
   rsp.set_sessions(report.sessions);
-  for (auto& p : report.problems) rsp.add_problems(std::move(p));
+  // The reply lists a bounded number (a badly damaged namespace could name millions); the total
+  // says how many there are.
+  constexpr size_t kMaxListed = 1000;
+  rsp.set_problems_total(report.problems.size());
+  for (size_t i = 0; i < report.problems.size() && i < kMaxListed; ++i) {
+    rsp.add_problems(std::move(report.problems[i]));
+  }
   return rsp;
 }
 
