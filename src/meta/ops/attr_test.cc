@@ -97,6 +97,14 @@ TYPED_TEST(AttrTest, Utimes) {
   EXPECT_EQ(this->SetAttr(this->alice_, "/f", now)->mtime_ns(), 5'000'000'000'000);  // writable
   ASSERT_OK_META(this->Chmod(this->root_, "/f", 0644));
   EXPECT_ERRNO(this->SetAttr(this->alice_, "/f", now), EACCES);
+  // A time setting outside the enum is refused; it used to set the time it carries without the
+  // owner check that TIME_SET gets.
+  ASSERT_OK_META(this->Chmod(this->root_, "/f", 0666));
+  SetAttrReq odd;
+  odd.set_mtime(static_cast<TimeSet>(7));
+  odd.set_mtime_ns(333);
+  EXPECT_ERRNO(this->SetAttr(this->alice_, "/f", odd), EINVAL);
+  EXPECT_EQ(this->Stat(this->root_, "/f")->mtime_ns(), 5'000'000'000'000);
 }
 
 TYPED_TEST(AttrTest, Truncate) {

@@ -47,6 +47,12 @@ Status RemoveTree(OpContext& ctx, kv::Transaction& txn, Inode dir) {
 
 Result<RemoveRsp> RemoveTxn(OpContext& ctx, kv::Transaction& txn, const RemoveReq& req,
                             std::vector<InodeId>& trash_ids) {
+  if (!RemoveKind_IsValid(req.kind())) {
+    // An unknown kind must not fall through the checks below as "not unlink, not rmdir": it
+    // removed a non-empty directory without its children.
+    return MakeStatus(StatusCode::kMetaInvalid, "unknown remove kind {}",
+                      static_cast<int>(req.kind()));
+  }
   Resolver r(txn, req.user(), ctx.limits);
   HF3FS_TRY_ASSIGN(auto p, r.Parent(req.path()));
   HF3FS_TRY(CheckLastComponent(p, req.kind()));

@@ -1,5 +1,6 @@
 // unlink, rmdir, recursive remove and rename over every KV backend: success paths, Linux's
 // replacement rules and each error path with its errno; idempotent retries by request id.
+#include "meta/fsck.h"
 #include "meta/meta_test_util.h"
 #include "meta/store/meta_store.h"
 
@@ -27,6 +28,19 @@ TYPED_TEST(RemoveRenameTest, Unlink) {
   ASSERT_OK_META(this->Remove(this->root_, "/s"));  // removes the link, not its target
   ASSERT_OK_META(this->Stat(this->root_, "/d"));
   EXPECT_EQ(this->CountKeys(store::kGcPrefix), 1u);  // symlinks are deleted at once
+}
+
+// Found by fuzz_meta_ops: a kind outside the enum passed every check as "not unlink, not
+// rmdir" and removed a non-empty directory without its children.
+TYPED_TEST(RemoveRenameTest, UnknownKindIsRefused) {
+  ASSERT_OK_META(this->Mkdir(this->root_, "/d", 0777));
+  ASSERT_OK_META(this->Touch(this->root_, "/d/f"));
+  EXPECT_ERRNO(this->Remove(this->root_, "/d", static_cast<RemoveKind>(73)), EINVAL);
+  EXPECT_ERRNO(this->Remove(this->root_, "/d/f", static_cast<RemoveKind>(3)), EINVAL);
+  ASSERT_OK_META(this->Stat(this->root_, "/d/f"));
+  auto report = Fsck(*this->engine_);
+  ASSERT_OK_META(report);
+  EXPECT_TRUE(report->clean()) << fmt::format("{}", fmt::join(report->problems, "\n"));
 }
 
 TYPED_TEST(RemoveRenameTest, Rmdir) {

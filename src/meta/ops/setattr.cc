@@ -100,6 +100,12 @@ Status ApplyLayout(OpContext& ctx, const SetAttrReq& req, Inode& inode) {
 }  // namespace
 
 Result<SetAttrRsp> SetAttr(OpContext& ctx, const SetAttrReq& req) {
+  if (!TimeSet_IsValid(req.atime()) || !TimeSet_IsValid(req.mtime())) {
+    // An unknown value would set the time it carries while skipping the owner check that
+    // TIME_SET gets.
+    return MakeStatus(StatusCode::kMetaInvalid, "unknown time setting {}/{}",
+                      static_cast<int>(req.atime()), static_cast<int>(req.mtime()));
+  }
   return kv::RunTransaction(ctx.engine, ctx.retry, [&](kv::Transaction& txn) -> Result<SetAttrRsp> {
     Resolver r(txn, req.user(), ctx.limits);
     HF3FS_TRY_ASSIGN(auto inode, r.Resolve(req.path(), req.follow()));
