@@ -25,7 +25,7 @@ cmake --build --preset release
 echo "== fuzz (${FUZZ_SECONDS}s per target)"
 cmake --preset fuzz >/dev/null
 cmake --build --preset fuzz
-for target in fuzz_rpc_frame fuzz_config fuzz_meta_ops; do
+for target in fuzz_rpc_frame fuzz_config fuzz_meta_ops fuzz_chunk_updates; do
   corpus="$root/build/fuzz/corpus/${target#fuzz_}"
   mkdir -p "$corpus"
   # The checked-in seeds are read-only input; new findings go to the build directory.

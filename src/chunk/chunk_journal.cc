@@ -237,12 +237,13 @@ void ChunkEngine::ForgetApplied(const std::vector<std::pair<ChunkKey, JournalEnt
   if (applied.empty()) return;
   {
     std::lock_guard lock(journal_mu_);
-    for (const auto& [key, a] : applied) {
-      auto it = journal_.find(key);
+    for (const auto& item : applied) {
+      auto it = journal_.find(item.first);
       if (it == journal_.end()) continue;  // purged meanwhile
       auto& entries = it->second;
+      const auto& blocks = item.second.blocks;
       auto e = std::find_if(entries.begin(), entries.end(),
-                            [&](const JournalEntry& x) { return x.blocks == a.blocks; });
+                            [&](const JournalEntry& x) { return x.blocks == blocks; });
       if (e == entries.end()) continue;
       journal_bytes_ -= e->blocks->size();
       journal_count_.fetch_sub(1);
