@@ -30,7 +30,7 @@ void FuseFs::Getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
 }
 
 void FuseFs::Setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
-                     fuse_file_info*) {
+                     fuse_file_info* fi) {
   meta::SetAttrReq r;
   *r.mutable_user() = User(req);
   *r.mutable_path() = At(ino);
@@ -52,6 +52,8 @@ void FuseFs::Setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_s
   }
   bool truncate = (to_set & FUSE_SET_ATTR_SIZE) != 0;
   if (truncate) r.set_length(attr->st_size);
+  // ftruncate: the descriptor's write session carries the right to write checked at open.
+  if (truncate && fi && fi->fh != 0) r.set_session_id(Fh(fi)->session_id);
   Spawn([this, req, r, truncate, ino]() -> awaitable<void> {
     auto st = State(ino);
     std::optional<net::AsyncMutex::Guard> guard;

@@ -305,6 +305,48 @@ def test_permissions_other_user(work, users):
     assert os.stat(d).st_uid == 0
 
 
+def test_non_owner_write_and_truncate_clear_setuid_setgid(work, users):
+    """As on Linux: a write or truncate by a process without CAP_FSETID succeeds and clears
+    S_ISUID and S_ISGID (group-executable file), also when it is not the owner (who alone may
+    chmod); root's writes keep them."""
+    A, B = users.A, users.B
+    p = work / "suid"
+    write_file(p, b"x")
+    os.chown(p, users.uid[A], users.gid[A])
+    for stmt in (f"f = open({str(p)!r}, 'r+b'); f.write(b'y'); f.close()",
+                 f"os.truncate({str(p)!r}, 0)"):
+        os.chmod(p, 0o6777)
+        assert users.errno_of(B, stmt) == 0, stmt
+        assert stat.S_IMODE(os.stat(p).st_mode) == 0o777, stmt
+    os.chmod(p, 0o6777)
+    assert users.errno_of(A, f"f = open({str(p)!r}, 'r+b'); f.write(b'z'); f.close()") == 0
+    assert stat.S_IMODE(os.stat(p).st_mode) == 0o777
+    os.chmod(p, 0o6777)
+    with open(p, "r+b") as f:
+        f.write(b"r")
+    assert stat.S_IMODE(os.stat(p).st_mode) == 0o6777
+
+
+def test_ftruncate_of_a_file_created_with_mode_zero(work, users):
+    """The right to write belongs to the open: a file created O_WRONLY with mode 0 can be
+    written and ftruncated through that descriptor (a path truncate is refused)."""
+    p = work / "mode0"
+    code = ("import os, json, sys\n"
+            "fd = os.open(sys.argv[1], os.O_CREAT | os.O_WRONLY, 0)\n"
+            "os.write(fd, b'hello world')\n"
+            "os.ftruncate(fd, 5)\n"
+            "os.close(fd)\n"
+            "try:\n"
+            "    os.truncate(sys.argv[1], 1)\n"
+            "    print(json.dumps(0))\n"
+            "except OSError as e:\n"
+            "    print(json.dumps(e.errno))\n")
+    assert users.py(users.A, code, str(p)) == errno.EACCES
+    st = os.stat(p)
+    assert st.st_size == 5 and stat.S_IMODE(st.st_mode) == 0
+    assert read_file(p) == b"hello"
+
+
 def test_sticky_directory(work, users):
     A, B = users.A, users.B
     t = work / "tmp"

@@ -107,6 +107,41 @@ TYPED_TEST(AttrTest, Utimes) {
   EXPECT_EQ(this->Stat(this->root_, "/f")->mtime_ns(), 5'000'000'000'000);
 }
 
+// What the kernel sends when a non-owner writes to a setuid/setgid file: the mode with those
+// bits cleared. Any writer may drop them (Linux does it with its own privilege); nothing else.
+TYPED_TEST(AttrTest, AWriterWhoIsNotTheOwnerMayOnlyClearSetuidAndSetgid) {
+  ASSERT_OK_META(this->Touch(this->root_, "/f", 0666));
+  ASSERT_OK_META(this->Chmod(this->root_, "/f", 06777));
+  EXPECT_ERRNO(this->Chmod(this->alice_, "/f", 06777 & ~0002), EPERM);  // another bit
+  EXPECT_ERRNO(this->Chmod(this->alice_, "/f", 0776), EPERM);           // and another bit
+  EXPECT_EQ(this->Chmod(this->alice_, "/f", 0777)->mode(), 0777u);
+  ASSERT_OK_META(this->Chmod(this->root_, "/f", 06777));
+  EXPECT_EQ(this->Chmod(this->alice_, "/f", 02777)->mode(), 02777u);  // setuid alone
+  EXPECT_ERRNO(this->Chmod(this->alice_, "/f", 06777), EPERM);        // adding one back
+  // Without write permission the bits stay.
+  ASSERT_OK_META(this->Chmod(this->root_, "/f", 06755));
+  EXPECT_ERRNO(this->Chmod(this->alice_, "/f", 0755), EACCES);
+  EXPECT_EQ(this->Stat(this->root_, "/f")->mode(), 06755u);
+}
+
+// ftruncate through a descriptor opened for writing needs no write permission at the time of the
+// truncate (a file created with mode 0); a path truncate does, and so does a made-up session.
+TYPED_TEST(AttrTest, TruncateThroughAWriteSessionNeedsNoWritePermissionNow) {
+  ASSERT_OK_META(this->Mkdir(this->root_, "/d", 0777));
+  auto created = this->Create(this->alice_, "/d/f", O_CREAT | O_WRONLY, 0);
+  ASSERT_OK_META(created);
+  ASSERT_NE(created->session_id(), 0u);
+  SetAttrReq t;
+  t.set_length(10);
+  EXPECT_ERRNO(this->SetAttr(this->alice_, "/d/f", t), EACCES);
+  t.set_session_id(created->session_id() + 1);
+  EXPECT_ERRNO(this->SetAttr(this->alice_, "/d/f", t), EACCES);
+  t.set_session_id(created->session_id());
+  auto f = this->SetAttr(this->alice_, "/d/f", t);
+  ASSERT_OK_META(f);
+  EXPECT_EQ(f->length(), 10u);
+}
+
 TYPED_TEST(AttrTest, Truncate) {
   ASSERT_OK_META(this->Touch(this->root_, "/f", 0644));
   SetAttrReq t;

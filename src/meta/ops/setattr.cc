@@ -33,8 +33,22 @@ Status ApplyChown(const SetAttrReq& req, Inode& inode) {
   return Status::Ok();
 }
 
-Status ApplyChmod(const SetAttrReq& req, Inode& inode) {
+// `mode_before`: the mode before this request (a truncate in the same request may have cleared
+// setuid/setgid already).
+Status ApplyChmod(const SetAttrReq& req, Inode& inode, uint32_t mode_before) {
   if (!IsOwnerOrRoot(req.user(), inode)) {
+    // What the kernel sends when someone else writes to or truncates a setuid/setgid file: the
+    // mode with only those bits cleared. Linux clears them with its own privilege; any writer
+    // may drop them here.
+    uint32_t old_mode = mode_before & 07777, new_mode = req.mode() & 07777;
+    constexpr uint32_t kPrivileged = kSetUid | kSetGid;
+    bool only_drops_privilege = new_mode != old_mode && (new_mode & ~old_mode) == 0 &&
+                                (new_mode & ~kPrivileged) == (old_mode & ~kPrivileged);
+    if (only_drops_privilege && inode.type() == INODE_FILE) {
+      HF3FS_TRY(CheckAccess(req.user(), inode, kMayWrite));
+      inode.set_mode(new_mode);
+      return Status::Ok();
+    }
     return Status(StatusCode::kMetaNotPermitted, "only the owner changes the mode");
   }
   uint32_t mode = req.mode() & 07777;
@@ -71,7 +85,13 @@ Status ApplyTruncate(OpContext& ctx, kv::Transaction& txn, const SetAttrReq& req
   if (inode.type() != INODE_FILE) {
     return MakeStatus(StatusCode::kMetaInvalid, "inode {} is not a regular file", inode.id());
   }
-  HF3FS_TRY(CheckAccess(req.user(), inode, kMayWrite));
+  bool through_open_file = false;
+  if (req.session_id() != 0) {
+    HF3FS_TRY_ASSIGN(auto session,
+                     txn.Get(store::SessionKey(InodeId(inode.id()), req.session_id())));
+    through_open_file = session.has_value();
+  }
+  if (!through_open_file) HF3FS_TRY(CheckAccess(req.user(), inode, kMayWrite));
   int64_t delta = static_cast<int64_t>(req.length()) - static_cast<int64_t>(inode.length());
   HF3FS_TRY(quota::Charge(txn, inode.quota_dirs(), delta, 0, /*enforce=*/delta > 0));
   inode.set_length(req.length());
@@ -109,9 +129,10 @@ Result<SetAttrRsp> SetAttr(OpContext& ctx, const SetAttrReq& req) {
   return kv::RunTransaction(ctx.engine, ctx.retry, [&](kv::Transaction& txn) -> Result<SetAttrRsp> {
     Resolver r(txn, req.user(), ctx.limits);
     HF3FS_TRY_ASSIGN(auto inode, r.Resolve(req.path(), req.follow()));
+    const uint32_t mode_before = inode.mode();
     if (req.has_length()) HF3FS_TRY(ApplyTruncate(ctx, txn, req, inode));
     if (req.has_uid() || req.has_gid()) HF3FS_TRY(ApplyChown(req, inode));
-    if (req.has_mode()) HF3FS_TRY(ApplyChmod(req, inode));
+    if (req.has_mode()) HF3FS_TRY(ApplyChmod(req, inode, mode_before));
     if (req.atime() != TIME_UNCHANGED || req.mtime() != TIME_UNCHANGED) {
       HF3FS_TRY(ApplyTimes(ctx, req, inode));
     }
