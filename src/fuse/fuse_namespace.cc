@@ -204,8 +204,8 @@ void FuseFs::Symlink(fuse_req_t req, const char* link, fuse_ino_t parent, const 
 
 void FuseFs::Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
                     const char* newname, unsigned int flags) {
-  if (flags & ~static_cast<unsigned>(RENAME_NOREPLACE)) {
-    reply::Err(req, EINVAL);  // RENAME_EXCHANGE and RENAME_WHITEOUT are not supported
+  if (flags & ~static_cast<unsigned>(RENAME_NOREPLACE | RENAME_EXCHANGE)) {
+    reply::Err(req, EINVAL);  // RENAME_WHITEOUT: no whiteouts (no overlay lower layers here)
     return;
   }
   meta::RenameReq r;
@@ -213,11 +213,16 @@ void FuseFs::Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_in
   *r.mutable_src() = At(parent, name);
   *r.mutable_dst() = At(newparent, newname);
   r.set_no_replace((flags & RENAME_NOREPLACE) != 0);
+  r.set_exchange((flags & RENAME_EXCHANGE) != 0);
   Spawn([this, req, r]() -> awaitable<void> {
     auto rsp = co_await client_.meta().Call<meta::RenameRsp>(meta::META_RENAME, r);
     if (rsp.ok() && rsp->has_src_parent()) RememberDir(rsp->src_parent());
     if (rsp.ok() && rsp->has_dst_parent()) RememberDir(rsp->dst_parent());
-    NamespaceChanged(r.src().parent(), r.src().path(), rsp.status(), nullptr);
+    if (r.exchange()) {
+      lookahead_.Forget(r.src().parent());  // the source name now names the other inode
+    } else {
+      NamespaceChanged(r.src().parent(), r.src().path(), rsp.status(), nullptr);
+    }
     lookahead_.Forget(r.dst().parent());  // what the new name points to is not in the reply
     reply::Err(req, rsp.ok() ? 0 : Errno(rsp.status()));
   });

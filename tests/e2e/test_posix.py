@@ -220,13 +220,21 @@ def test_renameat2_noreplace_and_exchange(work):
     assert read_file(a) == b"A" and read_file(b) == b"B"
     renameat2(a, work / "c", RENAME_NOREPLACE)
     assert read_file(work / "c") == b"A" and not a.exists()
-    try:
-        renameat2(work / "c", b, RENAME_EXCHANGE)
-    except OSError as e:
-        # Exchange is optional for file systems; hf3fs may refuse it cleanly.
-        assert e.errno in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP)
-    else:
-        assert read_file(work / "c") == b"B" and read_file(b) == b"A"
+    renameat2(work / "c", b, RENAME_EXCHANGE)
+    assert read_file(work / "c") == b"B" and read_file(b) == b"A"
+    # A file and a directory in different directories, seen through the other name at once and
+    # after the kernel's caches are dropped.
+    os.mkdir(work / "d")
+    write_file(work / "d" / "inside", b"I")
+    os.mkdir(work / "e")
+    renameat2(b, work / "d", RENAME_EXCHANGE)
+    assert read_file(work / "d") == b"A" and read_file(work / "b" / "inside") == b"I"
+    renameat2(work / "d", work / "e", RENAME_EXCHANGE)
+    drop_caches()
+    assert read_file(work / "e") == b"A" and os.path.isdir(work / "d")
+    assert os.listdir(work / "b") == ["inside"]
+    assert errno_of(renameat2, work / "c", work / "missing", RENAME_EXCHANGE) == errno.ENOENT
+    assert errno_of(renameat2, work / "b", work / "b" / "inside", RENAME_EXCHANGE) == errno.EINVAL
 
 
 # ---- links ------------------------------------------------------------------------------------

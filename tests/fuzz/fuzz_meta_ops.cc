@@ -346,6 +346,28 @@ void EmitSeeds(const char* dir) {
     Append(in, META_MKNOD, mk);
     write(in);
   }
+  {
+    std::vector<uint8_t> in;  // RENAME_EXCHANGE across directories and into a quota directory
+    MkdirReq m;
+    *m.mutable_user() = Alice();
+    *m.mutable_path() = P("/d/sub");
+    m.set_mode(0777);
+    Append(in, META_MKDIR, m);
+    RenameReq x;
+    *x.mutable_user() = Alice();
+    *x.mutable_src() = P("/d/f");
+    *x.mutable_dst() = P("/d/sub");
+    x.set_exchange(true);
+    Append(in, META_RENAME, x);
+    *x.mutable_src() = P("/d/f");
+    *x.mutable_dst() = P("/q");
+    Append(in, META_RENAME, x);
+    *x.mutable_user() = Root();
+    *x.mutable_src() = P("/l");
+    *x.mutable_dst() = P("/d/f/..");
+    Append(in, META_RENAME, x);
+    write(in);
+  }
   std::fprintf(stderr, "fuzz_meta_ops: wrote %d seeds to %s\n", n, dir);
 }
 

@@ -124,6 +124,45 @@ TYPED_TEST(RemoveRenameTest, RenameFiles) {
   EXPECT_EQ(*this->List(this->root_, "/"), (std::vector<std::string>{"d", "h", "h2", "k"}));
 }
 
+TYPED_TEST(RemoveRenameTest, ExchangeSwapsTwoEntriesAtomically) {
+  auto exchange = [&](const UserInfo& u, std::string a, std::string b, bool no_replace = false) {
+    RenameReq r;
+    *r.mutable_user() = u;
+    *r.mutable_src() = P(std::move(a));
+    *r.mutable_dst() = P(std::move(b));
+    r.set_exchange(true);
+    r.set_no_replace(no_replace);
+    return meta::Rename(*this->ctx_, r).status();
+  };
+  ASSERT_OK_META(this->Mkdir(this->root_, "/p", 0777));
+  ASSERT_OK_META(this->Mkdir(this->root_, "/q", 0777));
+  auto f = this->Touch(this->alice_, "/p/f");
+  auto d = this->Mkdir(this->alice_, "/q/d", 0755);
+  ASSERT_OK_META(f);
+  ASSERT_OK_META(d);
+  ASSERT_OK_META(this->Touch(this->alice_, "/q/d/inside"));
+  // A file and a directory in different parents trade places.
+  ASSERT_OK_META(exchange(this->alice_, "/p/f", "/q/d"));
+  EXPECT_EQ(this->Stat(this->root_, "/p/f")->id(), d->id());
+  EXPECT_EQ(this->Stat(this->root_, "/q/d")->id(), f->id());
+  EXPECT_EQ(this->Stat(this->root_, "/p/f")->parent(), this->Stat(this->root_, "/p")->id());
+  ASSERT_OK_META(this->Stat(this->root_, "/p/f/inside"));
+  // Errors as Linux: a missing side, both flags, a directory into its own subtree, a trailing
+  // slash on a file, no permission.
+  EXPECT_ERRNO(exchange(this->alice_, "/p/f", "/q/missing"), ENOENT);
+  EXPECT_ERRNO(exchange(this->alice_, "/p/f", "/q/d", true), EINVAL);
+  EXPECT_ERRNO(exchange(this->alice_, "/p/f", "/p/f/inside"), EINVAL);
+  EXPECT_ERRNO(exchange(this->alice_, "/p/f/", "/q/d/"), ENOTDIR);
+  ASSERT_OK_META(this->Touch(this->root_, "/top"));
+  EXPECT_ERRNO(exchange(this->alice_, "/top", "/q/d"), EACCES);  // / is 0755 root
+  // The same inode on both sides is a no-op.
+  ASSERT_OK_META(this->Link(this->alice_, "/q/d", "/q/d2"));
+  ASSERT_OK_META(exchange(this->alice_, "/q/d", "/q/d2"));
+  auto report = Fsck(*this->engine_);
+  ASSERT_OK_META(report);
+  EXPECT_TRUE(report->clean()) << fmt::format("{}", fmt::join(report->problems, "\n"));
+}
+
 TYPED_TEST(RemoveRenameTest, RenameDirectories) {
   ASSERT_OK_META(this->Mkdir(this->root_, "/a/b/c", 0755, true));
   ASSERT_OK_META(this->Mkdir(this->root_, "/e"));

@@ -1,4 +1,5 @@
-// rename: atomic move of one entry, replacing an existing destination by Linux's rules. Both
+// rename: atomic move of one entry, replacing an existing destination by Linux's rules, or an
+// atomic exchange of two entries (RENAME_EXCHANGE). Both
 // parents, both entries and the destination parent's ancestors (loop check) are read with read
 // conflicts, so concurrent renames that could together create a loop cannot both commit.
 // Check order follows Linux's renameat2: EBUSY for "."/".."/"/", ENOENT, EEXIST (no-replace),
@@ -67,7 +68,61 @@ Status Apply(OpContext& ctx, kv::Transaction& txn, Sides& s) {
   return store::PutEntry(txn, InodeId(s.dst.dir.id()), s.dst.name, s.moved);
 }
 
+// RENAME_EXCHANGE: both names must exist; each inode moves to the other's place. Each side is
+// checked as the removal of its entry from its directory and, for a directory that changes
+// parent, as a move (no loop, write permission on it, same quota set).
+Result<RenameRsp> ExchangeTxn(OpContext& ctx, kv::Transaction& txn, const RenameReq& req) {
+  Resolver r(txn, req.user(), ctx.limits);
+  Sides s;
+  HF3FS_TRY_ASSIGN(s.src, r.Parent(req.src()));
+  HF3FS_TRY_ASSIGN(s.dst, r.Parent(req.dst()));
+  HF3FS_TRY(CheckNames(s.src, s.dst));
+  if (!s.dst.entry) return MakeStatus(StatusCode::kMetaNotFound, "no entry '{}'", s.dst.name);
+  HF3FS_TRY_ASSIGN(s.moved, r.Load(s.src.entry->inode_id()));
+  HF3FS_TRY_ASSIGN(auto other, r.Load(s.dst.entry->inode_id()));
+  bool a_dir = s.moved.type() == INODE_DIRECTORY, b_dir = other.type() == INODE_DIRECTORY;
+  if ((!a_dir && s.src.trailing_slash) || (!b_dir && s.dst.trailing_slash)) {
+    return Status(StatusCode::kMetaNotDirectory, "a name with a trailing slash is not a directory");
+  }
+  bool across = s.src.dir.id() != s.dst.dir.id();
+  if (across) {
+    if (a_dir) HF3FS_TRY(CheckNoLoop(r, s.moved, s.dst.dir));
+    if (b_dir) HF3FS_TRY(CheckNoLoop(r, other, s.src.dir));
+    HF3FS_TRY(quota::CheckSameQuota(s.moved.quota_dirs(), s.dst.dir));
+    HF3FS_TRY(quota::CheckSameQuota(other.quota_dirs(), s.src.dir));
+  }
+  if (other.id() == s.moved.id()) return RenameRsp();
+  HF3FS_TRY(CheckCanRemoveEntry(req.user(), s.src.dir, s.moved));
+  HF3FS_TRY(CheckCanRemoveEntry(req.user(), s.dst.dir, other));
+  if (across) {
+    if (a_dir) HF3FS_TRY(CheckAccess(req.user(), s.moved, kMayWrite));  // its ".." changes
+    if (b_dir) HF3FS_TRY(CheckAccess(req.user(), other, kMayWrite));
+  }
+  int64_t now = ctx.now_ns();
+  auto place = [&](Inode& inode, const ParentLookup& at) -> Status {
+    if (inode.type() == INODE_DIRECTORY) {
+      inode.set_parent(at.dir.id());
+      inode.set_name(at.name);
+    }
+    inode.set_ctime_ns(now);
+    HF3FS_TRY(store::PutInode(txn, inode));
+    return store::PutEntry(txn, InodeId(at.dir.id()), at.name, inode);
+  };
+  HF3FS_TRY(place(s.moved, s.dst));
+  HF3FS_TRY(place(other, s.src));
+  RenameRsp rsp;
+  *rsp.mutable_src_parent() = s.src.dir;
+  *rsp.mutable_dst_parent() = s.dst.dir;
+  return rsp;
+}
+
 Result<RenameRsp> RenameTxn(OpContext& ctx, kv::Transaction& txn, const RenameReq& req) {
+  if (req.exchange()) {
+    if (req.no_replace()) {
+      return Status(StatusCode::kMetaInvalid, "RENAME_EXCHANGE and RENAME_NOREPLACE together");
+    }
+    return ExchangeTxn(ctx, txn, req);
+  }
   Resolver r(txn, req.user(), ctx.limits);
   Sides s;
   HF3FS_TRY_ASSIGN(s.src, r.Parent(req.src()));
