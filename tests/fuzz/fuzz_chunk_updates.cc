@@ -23,7 +23,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <optional>
 #include <span>
@@ -33,6 +32,7 @@
 #include "chunk/chunk_engine.h"
 #include "chunk/chunk_id.h"
 #include "common/crc32c.h"
+#include "records.h"
 #include "storage.pb.h"
 #include "storage/craq/apply.h"
 
@@ -198,21 +198,9 @@ void Purge(TargetId target) {
 
 // ---- seeds ----
 
-void Append(std::vector<uint8_t>& out, uint8_t op, const google::protobuf::MessageLite& m) {
-  std::string body = m.SerializeAsString();
-  out.push_back(op);
-  out.push_back(static_cast<uint8_t>(body.size()));
-  out.push_back(static_cast<uint8_t>(body.size() >> 8));
-  out.insert(out.end(), body.begin(), body.end());
-}
-
 void EmitSeeds(const char* dir) {
-  std::filesystem::create_directories(dir);
-  int n = 0;
-  auto write = [&](const std::vector<uint8_t>& in) {
-    std::ofstream(std::filesystem::path(dir) / ("seed-" + std::to_string(n++)), std::ios::binary)
-        .write(reinterpret_cast<const char*>(in.data()), static_cast<std::streamsize>(in.size()));
-  };
+  fuzz::SeedWriter seeds(dir);
+
   std::string id = chunk::MakeChunkId(InodeId(7), 0).bytes();
   UpdateReq w;
   w.set_chunk_id(id);
@@ -226,23 +214,23 @@ void EmitSeeds(const char* dir) {
          {std::pair{0u, 16384u}, {4096u, 4096u}, {100u, 10u}, {16384u, 8192u}, {8192u, 4096u}}) {
       w.set_offset(off);
       w.set_length(len);
-      Append(in, 0, w);
+      fuzz::AppendRecord(in, 0, w);
     }
     UpdateReq t = w;
     t.set_type(UPDATE_TRUNCATE);
     t.set_offset(0);
     t.set_length(5000);
-    Append(in, 0, t);
+    fuzz::AppendRecord(in, 0, t);
     r.set_offset(0);
     r.set_length(65536);
-    Append(in, 2, r);
+    fuzz::AppendRecord(in, 2, r);
     w.set_offset(4096);
     w.set_length(512);
-    Append(in, 0, w);
+    fuzz::AppendRecord(in, 0, w);
     r.set_offset(4000);
     r.set_length(1000);
-    Append(in, 2, r);
-    write(in);
+    fuzz::AppendRecord(in, 2, r);
+    seeds.Write(in);
   }
   {
     std::vector<uint8_t> in;  // a replica's view: forwards, a replace, a purge, a remove
@@ -251,31 +239,30 @@ void EmitSeeds(const char* dir) {
     f.set_length(4096);
     f.set_from_target(3);
     f.set_update_version(1);
-    Append(in, 1 | 4, f);
+    fuzz::AppendRecord(in, 1 | 4, f);
     f.set_update_version(2);
     f.set_offset(1024);
     f.set_length(100);
-    Append(in, 1, f);
+    fuzz::AppendRecord(in, 1, f);
     UpdateReq c;
     c.set_chunk_id(id);
     c.set_update_version(2);
-    Append(in, 3, c);
+    fuzz::AppendRecord(in, 3, c);
     f.set_type(UPDATE_REPLACE);
     f.set_update_version(5);
     f.set_offset(0);
     f.set_length(20000);
     f.set_commit(true);
-    Append(in, 1, f);
+    fuzz::AppendRecord(in, 1, f);
     f.set_type(UPDATE_PURGE);
     f.set_length(0);
-    Append(in, 1, f);
+    fuzz::AppendRecord(in, 1, f);
     UpdateReq rm = w;
     rm.set_type(UPDATE_REMOVE);
     rm.set_length(0);
-    Append(in, 0, rm);
-    write(in);
+    fuzz::AppendRecord(in, 0, rm);
+    seeds.Write(in);
   }
-  std::fprintf(stderr, "fuzz_chunk_updates: wrote %d seeds to %s\n", n, dir);
 }
 
 }  // namespace
@@ -300,36 +287,33 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   TargetId target(next_target++);
   Model m;
-  std::span<const uint8_t> in(data, size);
-  for (size_t i = 0; i < kMaxOps && in.size() >= 3; ++i) {
-    uint8_t op = in[0];
-    size_t len = std::min<size_t>(in[1] | (size_t{in[2]} << 8), in.size() - 3);
-    auto body = in.subspan(3, len);
-    in = in.subspan(3 + len);
-    if (op % 4 == 2) {
-      ReadIO r;
-      if (!r.ParseFromArray(body.data(), static_cast<int>(body.size()))) continue;
-      if (!chunk::ChunkId(r.chunk_id()).valid()) continue;  // the service refuses it first
-      CheckBytes(m, target, r.chunk_id(), r.offset(), r.length());
-      continue;
-    }
-    UpdateReq req;
-    if (!req.ParseFromArray(body.data(), static_cast<int>(body.size()))) continue;
-    switch (op % 4) {
-      case 0:
-        HeadUpdate(m, target, req, i, op & 8);
-        break;
-      case 1:
-        Forward(m, target, req, i, op & 4, op & 8);
-        break;
-      default:
-        if (!chunk::ChunkId(req.chunk_id()).valid()) break;
-        m.unknown[req.chunk_id()] = true;
-        (void)engine->Commit(target, chunk::ChunkId(req.chunk_id()), req.update_version(),
-                             ChainVersion(1));
-        break;
-    }
-  }
+  fuzz::ForEachRecord({data, size}, kMaxOps,
+                      [&](size_t i, uint8_t op, std::span<const uint8_t> body) {
+                        if (op % 4 == 2) {
+                          ReadIO r;
+                          if (!r.ParseFromArray(body.data(), static_cast<int>(body.size()))) return;
+                          if (!chunk::ChunkId(r.chunk_id()).valid())
+                            return;  // the service refuses it first
+                          CheckBytes(m, target, r.chunk_id(), r.offset(), r.length());
+                          return;
+                        }
+                        UpdateReq req;
+                        if (!req.ParseFromArray(body.data(), static_cast<int>(body.size()))) return;
+                        switch (op % 4) {
+                          case 0:
+                            HeadUpdate(m, target, req, i, op & 8);
+                            break;
+                          case 1:
+                            Forward(m, target, req, i, op & 4, op & 8);
+                            break;
+                          default:
+                            if (!chunk::ChunkId(req.chunk_id()).valid()) break;
+                            m.unknown[req.chunk_id()] = true;
+                            (void)engine->Commit(target, chunk::ChunkId(req.chunk_id()),
+                                                 req.update_version(), ChainVersion(1));
+                            break;
+                        }
+                      });
   CheckAll(m, target);
   Purge(target);
   return 0;

@@ -18,8 +18,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <span>
 #include <string>
 #include <vector>
@@ -30,6 +28,7 @@
 #include "meta/fsck.h"
 #include "meta/ops/ops.h"
 #include "meta/quota.h"
+#include "records.h"
 
 namespace {
 
@@ -221,14 +220,6 @@ void RunOne(World& w, uint8_t op, std::span<const uint8_t> body) {
 
 // ---- seeds ----
 
-void Append(std::vector<uint8_t>& out, uint8_t op, const google::protobuf::MessageLite& m) {
-  std::string body = m.SerializeAsString();
-  out.push_back(op);
-  out.push_back(static_cast<uint8_t>(body.size()));
-  out.push_back(static_cast<uint8_t>(body.size() >> 8));
-  out.insert(out.end(), body.begin(), body.end());
-}
-
 UserInfo Alice() {
   UserInfo u;
   u.set_uid(1000);
@@ -237,12 +228,8 @@ UserInfo Alice() {
 }
 
 void EmitSeeds(const char* dir) {
-  std::filesystem::create_directories(dir);
-  int n = 0;
-  auto write = [&](const std::vector<uint8_t>& in) {
-    std::ofstream(std::filesystem::path(dir) / ("seed-" + std::to_string(n++)), std::ios::binary)
-        .write(reinterpret_cast<const char*>(in.data()), static_cast<std::streamsize>(in.size()));
-  };
+  fuzz::SeedWriter seeds(dir);
+
   for (const UserInfo& u : {Root(), Alice()}) {
     std::vector<uint8_t> in;
     CreateReq c;
@@ -250,51 +237,51 @@ void EmitSeeds(const char* dir) {
     *c.mutable_path() = P("/d/g");
     c.set_flags(O_CREAT | O_RDWR);
     c.set_mode(0644);
-    Append(in, META_CREATE, c);
+    fuzz::AppendRecord(in, META_CREATE, c);
     MkdirReq m;
     *m.mutable_user() = u;
     *m.mutable_path() = P("/d/e/x");
     m.set_mode(0755);
     m.set_recursive(true);
-    Append(in, META_MKDIR, m);
+    fuzz::AppendRecord(in, META_MKDIR, m);
     RenameReq r;
     *r.mutable_user() = u;
     *r.mutable_src() = P("/d/g");
     *r.mutable_dst() = P("/d/e/x/g");
-    Append(in, META_RENAME, r);
+    fuzz::AppendRecord(in, META_RENAME, r);
     LinkReq l;
     *l.mutable_user() = u;
     *l.mutable_old_path() = P("/d/f");
     *l.mutable_new_path() = P("/q/f2");
-    Append(in, META_LINK, l);
+    fuzz::AppendRecord(in, META_LINK, l);
     SetXattrReq x;
     *x.mutable_user() = u;
     *x.mutable_path() = P("/l/f");
     x.set_name("user.k");
     x.set_value("v");
-    Append(in, META_SET_XATTR, x);
+    fuzz::AppendRecord(in, META_SET_XATTR, x);
     SetAttrReq s;
     *s.mutable_user() = u;
     *s.mutable_path() = P("/d/f");
     s.set_length(12345);
-    Append(in, META_SETATTR, s);
+    fuzz::AppendRecord(in, META_SETATTR, s);
     OpenReq o;
     *o.mutable_user() = u;
     *o.mutable_path() = P("/d/f");
     o.set_flags(O_WRONLY);
-    Append(in, META_OPEN, o);
+    fuzz::AppendRecord(in, META_OPEN, o);
     RemoveReq rm;
     *rm.mutable_user() = u;
     *rm.mutable_path() = P("/d");
     rm.set_kind(REMOVE_RECURSIVE);
-    Append(in, META_REMOVE, rm);
+    fuzz::AppendRecord(in, META_REMOVE, rm);
     ReaddirReq rd;
     *rd.mutable_user() = u;
     *rd.mutable_path() = P("/");
-    Append(in, META_READDIR, rd);
-    Append(in, 0, GcStatusReq());
-    Append(in, META_FSCK, FsckReq());
-    write(in);
+    fuzz::AppendRecord(in, META_READDIR, rd);
+    fuzz::AppendRecord(in, 0, GcStatusReq());
+    fuzz::AppendRecord(in, META_FSCK, FsckReq());
+    seeds.Write(in);
   }
   {
     std::vector<uint8_t> in;
@@ -304,47 +291,47 @@ void EmitSeeds(const char* dir) {
     c.set_mode(0600);
     for (const char* p : {"/q/a", "/q/b", "/q/c", "/q/d", "/q/e"}) {
       *c.mutable_path() = P(p);
-      Append(in, META_CREATE, c);
+      fuzz::AppendRecord(in, META_CREATE, c);
     }
     GetQuotaReq g;
     *g.mutable_user() = Root();
     *g.mutable_path() = P("/q");
-    Append(in, META_GET_QUOTA, g);
+    fuzz::AppendRecord(in, META_GET_QUOTA, g);
     RemoveReq rm;
     *rm.mutable_user() = Root();
     *rm.mutable_path() = P("/q/a");
-    Append(in, META_REMOVE, rm);
+    fuzz::AppendRecord(in, META_REMOVE, rm);
     ListTrashReq t;
     *t.mutable_user() = Root();
-    Append(in, META_LIST_TRASH, t);
-    write(in);
+    fuzz::AppendRecord(in, META_LIST_TRASH, t);
+    seeds.Write(in);
   }
   {
     std::vector<uint8_t> in;
     StatReq st;
     *st.mutable_user() = Alice();
     *st.mutable_path() = P("/l/f");
-    Append(in, META_STAT, st);
+    fuzz::AppendRecord(in, META_STAT, st);
     BatchStatByPathReq b;
     *b.mutable_user() = Alice();
     *b.add_paths() = P("/d/f");
     *b.add_paths() = P("/nope");
-    Append(in, META_BATCH_STAT_BY_PATH, b);
+    fuzz::AppendRecord(in, META_BATCH_STAT_BY_PATH, b);
     ReadlinkReq rl;
     *rl.mutable_user() = Alice();
     *rl.mutable_path() = P("/l");
-    Append(in, META_READLINK, rl);
+    fuzz::AppendRecord(in, META_READLINK, rl);
     GetRealPathReq rp;
     *rp.mutable_user() = Alice();
     *rp.mutable_path() = P("/l/f");
-    Append(in, META_GET_REAL_PATH, rp);
+    fuzz::AppendRecord(in, META_GET_REAL_PATH, rp);
     MknodReq mk;
     *mk.mutable_user() = Alice();
     *mk.mutable_path() = P("/d/fifo");
     mk.set_type(INODE_FIFO);
     mk.set_mode(0644);
-    Append(in, META_MKNOD, mk);
-    write(in);
+    fuzz::AppendRecord(in, META_MKNOD, mk);
+    seeds.Write(in);
   }
   {
     std::vector<uint8_t> in;  // RENAME_EXCHANGE across directories and into a quota directory
@@ -352,23 +339,22 @@ void EmitSeeds(const char* dir) {
     *m.mutable_user() = Alice();
     *m.mutable_path() = P("/d/sub");
     m.set_mode(0777);
-    Append(in, META_MKDIR, m);
+    fuzz::AppendRecord(in, META_MKDIR, m);
     RenameReq x;
     *x.mutable_user() = Alice();
     *x.mutable_src() = P("/d/f");
     *x.mutable_dst() = P("/d/sub");
     x.set_exchange(true);
-    Append(in, META_RENAME, x);
+    fuzz::AppendRecord(in, META_RENAME, x);
     *x.mutable_src() = P("/d/f");
     *x.mutable_dst() = P("/q");
-    Append(in, META_RENAME, x);
+    fuzz::AppendRecord(in, META_RENAME, x);
     *x.mutable_user() = Root();
     *x.mutable_src() = P("/l");
     *x.mutable_dst() = P("/d/f/..");
-    Append(in, META_RENAME, x);
-    write(in);
+    fuzz::AppendRecord(in, META_RENAME, x);
+    seeds.Write(in);
   }
-  std::fprintf(stderr, "fuzz_meta_ops: wrote %d seeds to %s\n", n, dir);
 }
 
 }  // namespace
@@ -384,13 +370,9 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   World w;
   Populate(w);
-  std::span<const uint8_t> in(data, size);
-  for (size_t i = 0; i < kMaxOps && in.size() >= 3; ++i) {
-    uint8_t op = in[0];
-    size_t len = std::min<size_t>(in[1] | (size_t{in[2]} << 8), in.size() - 3);
-    RunOne(w, op, in.subspan(3, len));
-    in = in.subspan(3 + len);
-  }
+  fuzz::ForEachRecord(
+      {data, size}, kMaxOps,
+      [&](size_t, uint8_t op, std::span<const uint8_t> body) { RunOne(w, op, body); });
   auto report = Fsck(*w.engine);
   if (!report.ok()) {
     std::fprintf(stderr, "fuzz_meta_ops: fsck failed: %s\n", report.status().ToString().c_str());
