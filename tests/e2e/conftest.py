@@ -113,8 +113,22 @@ class Cluster:
                        for line in f)
 
 
+def _print_warnings(d):
+    """The last warnings and errors of every process's log, for a session with failures (the
+    directory is removed afterwards, and CI keeps only what was printed)."""
+    for log in sorted((pathlib.Path(d) / "logs").glob("*.log")):
+        try:
+            lines = [l for l in log.read_text(errors="replace").splitlines()
+                     if " level=warn" in l or " level=error" in l]
+        except OSError:
+            continue
+        if lines:
+            print(f"--- {log.name}: last warnings and errors", file=sys.stderr)
+            print("\n".join(lines[-30:]), file=sys.stderr)
+
+
 @pytest.fixture(scope="session")
-def cluster():
+def cluster(request):
     assert os.path.exists(BIN), f"hf3fs binary not found at {BIN} (set HF3FS_BIN)"
     # ctest reports this as skipped (SKIP_REGULAR_EXPRESSION in tests/CMakeLists.txt).
     if os.geteuid() != 0 or not os.path.exists("/dev/fuse"):
@@ -127,6 +141,8 @@ def cluster():
         c.up(["--meta-store", os.environ.get("HF3FS_E2E_META_STORE", "rocksdb")])
         yield c
     finally:
+        if request.session.testsfailed:
+            _print_warnings(d)
         r = c.down()
         if r.returncode != 0:
             print(f"hf3fs local down failed: {r.stdout}{r.stderr}", file=sys.stderr)
