@@ -116,10 +116,6 @@ void HeadUpdate(Model& m, TargetId target, UpdateReq& req, size_t record, bool a
     if (after.ok() && after->pending) m.unknown[req.chunk_id()] = true;
     return;
   }
-  if (req.type() == UPDATE_REMOVE && applied->removed()) {
-    if (m.Tracks(req.chunk_id())) ApplyToModel(m, req, payload);
-    return;
-  }
   auto committed = engine->Commit(target, id, version, ChainVersion(1));
   if (!committed.ok()) {
     m.unknown[req.chunk_id()] = true;

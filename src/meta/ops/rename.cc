@@ -1,7 +1,7 @@
 // rename: atomic move of one entry, replacing an existing destination by Linux's rules, or an
-// atomic exchange of two entries (RENAME_EXCHANGE). Both
-// parents, both entries and the destination parent's ancestors (loop check) are read with read
-// conflicts, so concurrent renames that could together create a loop cannot both commit.
+// atomic exchange of two entries (RENAME_EXCHANGE). Both parents, both entries and the
+// destination parent's ancestors (loop check) are read with read conflicts, so concurrent renames
+// that could together create a loop cannot both commit.
 // Check order follows Linux's renameat2: EBUSY for "."/".."/"/", ENOENT, EEXIST (no-replace),
 // EINVAL (loop), same inode → success, EACCES/EPERM on the source, then the destination.
 #include "meta/ops/common.h"

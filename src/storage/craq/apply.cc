@@ -2,9 +2,14 @@
 
 namespace hf3fs::storage {
 
+namespace {
+
+// Whether a client may send this update type (write, truncate, remove); the others are replicas'.
 bool IsNormalUpdate(UpdateType t) {
   return t == UPDATE_WRITE || t == UPDATE_TRUNCATE || t == UPDATE_REMOVE;
 }
+
+}  // namespace
 
 Status ValidateUpdate(const UpdateReq& req, size_t payload_bytes, bool from_client) {
   chunk::ChunkId id(req.chunk_id());

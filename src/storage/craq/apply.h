@@ -13,9 +13,6 @@
 
 namespace hf3fs::storage {
 
-// Whether a client may send this update type (write, truncate, remove); the others are replicas'.
-bool IsNormalUpdate(UpdateType t);
-
 // kInvalidArgument unless the request is well formed: a valid chunk id, a type the sender may
 // use (`from_client`: the normal ones only), and an attachment of exactly `length` bytes for
 // writes and replaces (none for the others).
