@@ -275,6 +275,9 @@ void FuseFs::Write(fuse_req_t req, fuse_ino_t, const char* buf, size_t size, off
                    fuse_file_info* fi) {
   auto* h = Fh(fi);
   auto st = h->state;
+  // Before the bytes leave: a direct write bypasses the kernel's cached pages, so the file's next
+  // open must drop them even if meta has not heard of this write yet.
+  ForgetCache(st->id);
   uint64_t offset = static_cast<uint64_t>(off);
   uint64_t cap = config_.write_buffer.Get();
   // (The kernel does not pass the open's direct_io flag with writes: the handle remembers it.)
@@ -560,6 +563,7 @@ void FuseFs::Fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, o
     reply::Err(req, EOPNOTSUPP);
     return;
   }
+  ForgetCache(st->id);
   Spawn([this, req, ino, st, user, mode, offset, length]() -> awaitable<void> {
     auto guard = co_await st->io.Scoped();
     Status s = co_await FlushBufferLocked(*st);

@@ -283,8 +283,42 @@ FileHandle* FuseFs::NewHandle(const meta::Inode& inode, uint64_t session_id, fus
   info.direct_io = config_.direct_io.Get() || (info.flags & O_DIRECT);
   h->direct = info.direct_io;
   h->sync = (info.flags & O_DSYNC) != 0;  // O_SYNC includes the O_DSYNC bit
-  info.keep_cache = 0;
+  bool changed = false;
+  info.keep_cache = KeepCache(inode, &changed) ? 1 : 0;
+  if (changed && session_ && !exiting_) {
+    // The kernel's cached attributes predate the change: left alone, their refresh after this
+    // open would find the new mtime and drop the pages read meanwhile (auto_inval_data) — the
+    // fresh ones. Expire them now, so that the refresh comes first.
+    fuse_lowlevel_notify_inval_inode(session_, inode.id(), -1, 0);
+  }
   return h;
+}
+
+bool FuseFs::KeepCache(const meta::Inode& inode, bool* changed) {
+  CacheStamp now{inode.mtime_ns(), inode.ctime_ns(), inode.length(), inode.truncate_version()};
+  std::lock_guard lock(stamp_mu_);
+  if (!config_.keep_cache.Get()) {
+    stamps_.clear();
+    return false;
+  }
+  auto [it, added] = stamps_.try_emplace(inode.id(), now);
+  if (!added) {
+    bool same = it->second == now;
+    *changed = it->second.mtime_ns != now.mtime_ns || it->second.length != now.length;
+    it->second = now;
+    return same;
+  }
+  if (stamps_.size() > kMaxCacheStamps) {
+    // Rare (a million files opened): start over; each file's next open reads it again.
+    stamps_.clear();
+    stamps_.emplace(inode.id(), now);
+  }
+  return false;  // no stamp: whatever the kernel holds may be older than anything meta said
+}
+
+void FuseFs::ForgetCache(uint64_t ino) {
+  std::lock_guard lock(stamp_mu_);
+  stamps_.erase(ino);
 }
 
 void FuseFs::ReplyAttr(fuse_req_t req, const meta::Inode& inode) {
@@ -378,6 +412,7 @@ std::optional<BoundFile> FuseFs::TakeBinding(uint64_t token) {
 }
 
 void FuseFs::NoteExternalWrite(InodeState& st, uint64_t end) {
+  ForgetCache(st.id);
   std::lock_guard lock(st.mu);
   st.written_end = std::max(st.written_end, end);
   st.length_dirty = true;

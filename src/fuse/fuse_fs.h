@@ -200,6 +200,11 @@ class FuseFs {
   void ReplyEntry(fuse_req_t req, const meta::Inode& inode);
   // A handle for an open (or create) that meta granted; sets info's fh and cache flags.
   FileHandle* NewHandle(const meta::Inode& inode, uint64_t session_id, fuse_file_info& info);
+  // Whether an open may keep the kernel's cached pages of `inode` (meta's copy, at this open):
+  // it matches the stamp of this mount's last open of it. Records the new stamp either way;
+  // `changed`: the mtime or length differs from the stamp's.
+  bool KeepCache(const meta::Inode& inode, bool* changed);
+  void ForgetCache(uint64_t ino);  // this mount changes the file's bytes outside its page cache
   void ReplyAttr(fuse_req_t req, const meta::Inode& inode);
   meta::Inode Overlay(meta::Inode inode);  // with this mount's unreported length and mtime
   template <typename F>
@@ -270,6 +275,20 @@ class FuseFs {
   Lookahead lookahead_;
   std::mutex dir_attr_mu_;
   std::unordered_map<uint64_t, CachedDirAttr> dir_attrs_;
+  // Page cache across opens (docs/design/0007-client-fuse.md, "Page cache across opens"): what
+  // meta said of each file at this mount's last open of it. An open whose inode matches keeps
+  // the kernel's cached pages; a write, truncate or hole punch through this mount forgets the
+  // file, so its next open drops them.
+  struct CacheStamp {
+    int64_t mtime_ns = 0;
+    int64_t ctime_ns = 0;
+    uint64_t length = 0;
+    uint64_t truncate_version = 0;
+    bool operator==(const CacheStamp&) const = default;
+  };
+  static constexpr size_t kMaxCacheStamps = 1 << 20;
+  std::mutex stamp_mu_;
+  std::unordered_map<uint64_t, CacheStamp> stamps_;
 };
 
 }  // namespace hf3fs::fuse

@@ -45,6 +45,14 @@ struct MountSection : config::Section {
       {.max = 4096}};
   config::Item<bool> direct_io{this, "direct_io", false,
                                "bypass the page cache for every file (default: only O_DIRECT)"};
+  config::Item<bool> keep_cache{
+      this,
+      "keep_cache",
+      true,
+      "keep a file's page cache across opens while meta reports the file unchanged (length, "
+      "mtime, ctime, truncate version) since this mount last opened it: close-to-open "
+      "consistency as NFS gives; false: every open drops the file's cached pages",
+      {.hot = true}};
   config::Item<uint64_t> write_buffer{this,
                                       "write_buffer",
                                       4ull << 20,
