@@ -238,6 +238,7 @@ void Connection::CloseLocal(Status reason) {
   // the writer once its write returns, because the socket may still read their buffers until then.
   for (auto& f : queue_) {
     if (f.call && f.call->state == PendingCall::State::kQueued) Complete(f.call, reason);
+    queued_bytes_ -= f.charged;
   }
   queue_.clear();
   std::vector<PendingCall*> waiting;
@@ -313,10 +314,12 @@ awaitable<void> Connection::ReadLoop() {
       }
       break;
     }
+    // Bytes held for this peer: its running requests and the answers it has not taken yet (a
+    // peer that stops reading must not make the server queue answers without limit).
     while (!closed_ && !draining_ &&
            (inflight_count_ >= config_.max_inflight_per_connection.Get() ||
-            (inflight_bytes_ > 0 &&
-             inflight_bytes_ >= config_.max_inflight_bytes_per_connection.Get()))) {
+            (inflight_bytes_ + queued_bytes_ > 0 &&
+             inflight_bytes_ + queued_bytes_ >= config_.max_inflight_bytes_per_connection.Get()))) {
       reader_waiting_slot_ = true;
       slot_timer_.expires_at(Clock::time_point::max());
       co_await slot_timer_.async_wait(kNoThrow);
@@ -775,6 +778,9 @@ void Connection::QueueResponse(std::shared_ptr<RequestContext> ctx, const Status
     HF3FS_CHECK(AppendFrame(f.owned_head, env, nullptr, 0, std::nullopt,
                             kMaxFrameBytesLimit).ok());
   }
+  f.charged = f.owned_head.size();
+  for (auto& b : f.attachment) f.charged += b.size();
+  queued_bytes_ += f.charged;
   queue_.push_back(std::move(f));
   WakeWriter();
 }
@@ -850,6 +856,10 @@ awaitable<void> Connection::WriteLoop() {
     NetMetrics::Get().writes->Inc();
     Status failure;
     if (ec) failure = closed_ ? close_status() : FromErrorCode(ec, "write to", peer_);
+    uint64_t written_responses = 0;
+    for (auto& f : writing_) written_responses += f.charged;
+    queued_bytes_ -= written_responses;
+    if (written_responses > 0 && reader_waiting_slot_) slot_timer_.cancel();
     for (auto& f : writing_) {
       if (!f.call || f.call->state != PendingCall::State::kWriting) continue;
       if (f.call->response_received) {

@@ -143,6 +143,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     PendingCall* call = nullptr;      // requests point into the caller's frame
     std::vector<asio::const_buffer> attachment;
     std::shared_ptr<RequestContext> keepalive;  // responses: keeps attachment memory alive
+    uint64_t charged = 0;  // responses: frame bytes counted in queued_bytes_ until written
   };
 
   awaitable<void> ConnectLoop(tcp::endpoint endpoint);
@@ -216,6 +217,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::shared_ptr<const Keyring> keyring_;
   Role role_ = Role::kNone;
   uint64_t inflight_bytes_ = 0;  // request frame bytes of running handlers
+  uint64_t queued_bytes_ = 0;    // response frame bytes queued or being written
   bool handshake_done_ = false;
   bool handshake_timed_out_ = false;
 

@@ -4,8 +4,8 @@
 
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
-
 #include <random>
+#include <thread>
 
 #include "common/crc32c.h"
 #include "common/metrics.h"
@@ -231,6 +231,44 @@ TEST_F(BadInputTest, ResponseFramesSentToAServerAreIgnoredOrRejected) {
   auto r = ReadResponse(s);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->status_code(), 0u);
+}
+
+TEST_F(BadInputTest, APeerThatNeverReadsItsAnswersMakesTheServerStopReadingIt) {
+  // 200 echo requests of 512 KiB whose 512 KiB answers the peer never reads: once the answers the
+  // server holds for the connection reach rpc.max_inflight_bytes_per_connection, it stops reading
+  // the peer's requests (TCP back-pressure) instead of queueing answers without limit. Without
+  // the bound it would read and answer all 200 (100 MiB queued).
+  ASSERT_TRUE(cfg_.rpc.max_inflight_bytes_per_connection.Set(2ull << 20).ok());
+  auto* echoes = metrics::Registry::Global().GetCounter(
+      "hf3fs_rpc_server_requests_total", "",
+      {{"service", "core"}, {"method", "echo"}, {"status", "Ok"}});
+  const uint64_t before = echoes->Value();
+  tcp::socket s(io_);
+  s.open(tcp::v4());
+  s.set_option(boost::asio::socket_base::receive_buffer_size(64 << 10));
+  s.connect(*server_.address().ToEndpoint());
+  auto frame = EchoFrame(std::string(512 << 10, 'a'));
+  std::thread writer([&] {
+    boost::system::error_code ec;
+    for (int i = 0; i < 200 && !ec; ++i) boost::asio::write(s, boost::asio::buffer(frame), ec);
+  });
+  // Let the server take what it will, until the count stops moving.
+  uint64_t last = 0;
+  for (int stable = 0; stable < 10;) {
+    std::this_thread::sleep_for(200ms);
+    uint64_t now = echoes->Value() - before;
+    stable = now == last ? stable + 1 : 0;
+    last = now;
+  }
+  // Socket buffers on both sides plus the 2 MiB bound hold a few dozen answers at most.
+  EXPECT_GT(last, 0u);
+  EXPECT_LT(last, 100u) << "the server kept reading a peer that takes no answers";
+  ExpectServerStillServes();
+  boost::system::error_code ignored;
+  s.shutdown(tcp::socket::shutdown_both, ignored);
+  writer.join();
+  s.close(ignored);
+  ExpectServerStillServes();
 }
 
 TEST_F(BadInputTest, RandomBytesNeverCrashTheServer) {

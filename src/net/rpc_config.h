@@ -43,9 +43,9 @@ struct RpcConfig : config::Section {
       this,
       "max_inflight_bytes_per_connection",
       256ull << 20,
-      "request bytes (messages and attachments) a server holds for one connection's running "
-      "requests; past "
-      "it, further requests wait in TCP buffers (one larger request is still taken alone)",
+      "bytes a server holds for one connection: its running requests and the responses not yet "
+      "written to it (messages and attachments); past it, further requests wait in TCP buffers "
+      "(one larger request is still taken alone)",
       {.min = 64ull << 10, .hot = true, .size = true}};
   config::Item<uint32_t> max_connections{
       this, "max_connections", 4096,
