@@ -1,6 +1,7 @@
 // FUSE file operations: open, create, read, write (the per-inode write buffer), flush, fsync,
 // release, fallocate (docs/design/0007-client-fuse.md, "Data path").
 #include <linux/falloc.h>
+#include <sys/file.h>
 
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
@@ -442,7 +443,67 @@ void FuseFs::Fsync(fuse_req_t req, fuse_ino_t, int, fuse_file_info* fi) {
   });
 }
 
-void FuseFs::Release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+void FuseFs::Flock(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, int op) {
+  meta::FlockReq r;
+  r.set_inode_id(ino);
+  r.set_client_id(client_.client_id());
+  r.set_owner(fi->lock_owner);
+  bool wait = (op & LOCK_NB) == 0;
+  switch (op & ~LOCK_NB) {
+    case LOCK_SH:
+      r.set_op(meta::FLOCK_SHARED);
+      break;
+    case LOCK_EX:
+      r.set_op(meta::FLOCK_EXCLUSIVE);
+      break;
+    case LOCK_UN:
+      r.set_op(meta::FLOCK_UNLOCK);
+      break;
+    default:
+      reply::Err(req, EINVAL);
+      return;
+  }
+  Spawn([this, req, r, wait]() -> awaitable<void> {
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    auto backoff = std::chrono::milliseconds(5);
+    for (;;) {
+      auto rsp = co_await client_.meta().Call<meta::FlockRsp>(meta::META_FLOCK, r);
+      if (rsp.ok() || rsp.status().code() != StatusCode::kMetaLockConflict || !wait) {
+        reply::Err(req, rsp.ok() ? 0 : Errno(rsp.status()));
+        co_return;
+      }
+      // Held elsewhere: meta keeps no waiters, so ask again (design 0012) until the kernel
+      // interrupts the request (a signal to the waiting process).
+      if (fuse_req_interrupted(req)) {
+        reply::Err(req, EINTR);
+        co_return;
+      }
+      timer.expires_after(backoff);
+      co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(100));
+    }
+  });
+}
+
+void FuseFs::DropFlock(uint64_t ino, uint64_t owner) {
+  meta::FlockReq r;
+  r.set_inode_id(ino);
+  r.set_client_id(client_.client_id());
+  r.set_owner(owner);
+  r.set_op(meta::FLOCK_UNLOCK);
+  Spawn([this, r]() -> awaitable<void> {
+    auto rsp = co_await client_.meta().Call<meta::FlockRsp>(meta::META_FLOCK, r);
+    if (!rsp.ok()) {
+      // The record goes with this mount's session, or with the owner's next unlock.
+      HF3FS_LOG_WARN("fuse.flock_release_failed inode={} error=\"{}\"", r.inode_id(), rsp.status());
+    }
+  });
+}
+
+void FuseFs::Release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  // The last reference to an open file description that held a flock lock: drop it (the kernel
+  // normally sent an unlock already when the descriptor closed; this one is idempotent).
+  if (fi->flock_release) DropFlock(ino, fi->lock_owner);
   auto* h = Fh(fi);
   {
     std::lock_guard lock(bind_mu_);

@@ -35,7 +35,7 @@ constexpr const char* kOpNames[] = {
     "mkdir",       "unlink",     "rmdir",        "symlink",   "rename",   "link",     "open",
     "read",        "write",      "flush",        "release",   "fsync",    "opendir",  "readdir",
     "readdirplus", "releasedir", "fsyncdir",     "statfs",    "setxattr", "getxattr", "listxattr",
-    "removexattr", "access",     "create",       "fallocate", "ioctl"};
+    "removexattr", "access",     "create",       "fallocate", "ioctl",    "flock"};
 static_assert(std::size(kOpNames) == static_cast<size_t>(FuseOp::kCount));
 
 // Requests in flight: their operation and arrival. Every request is answered exactly once (or,
@@ -490,13 +490,15 @@ void FuseFs::Init(fuse_conn_info* conn) {
   // Permissions are checked twice: by the kernel (POSIX ACLs on, which turns on
   // default_permissions) from cached attributes and ACLs, so paths whose entries the kernel
   // caches are still checked for every user, and by meta on every operation that reaches it.
-  // flock/fcntl locks stay local to this machine (no lock operations).
   want(FUSE_CAP_POSIX_ACL);
   // The kernel passes the mode unmasked with the caller's umask; meta applies the umask unless
   // the parent has a default ACL, as Linux does. (Without this capability the kernel applies the
   // umask itself, and the umask meta gets is applied a second time, harmlessly.)
   want(FUSE_CAP_DONT_MASK);
+  // flock locks are held in meta, cluster-wide (docs/design/0012-cluster-locks.md); fcntl
+  // (POSIX byte-range) locks stay with this machine's kernel (no getlk/setlk operations).
   conn->want &= ~(FUSE_CAP_FLOCK_LOCKS | FUSE_CAP_POSIX_LOCKS);
+  if (config_.cluster_flock.Get()) want(FUSE_CAP_FLOCK_LOCKS);
   // After the kernel has taken the INIT reply (which caps readahead): the reply is sent when
   // this callback returns, and the timer fires well after.
   auto timer = std::make_shared<asio::steady_timer>(client_.pool().Get(0), 100ms);
@@ -640,6 +642,10 @@ const fuse_lowlevel_ops kOps = [] {
   o.fallocate = [](fuse_req_t r, fuse_ino_t i, int m, off_t o, off_t l, fuse_file_info* f) {
     Begin(r, FuseOp::kFallocate);
     Self(r)->Fallocate(r, i, m, o, l, f);
+  };
+  o.flock = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* f, int op) {
+    Begin(r, FuseOp::kFlock);
+    Self(r)->Flock(r, i, f, op);
   };
   o.ioctl = [](fuse_req_t r, fuse_ino_t i, unsigned int c, void* a, fuse_file_info* f, unsigned fl,
                const void* ib, size_t is, size_t os) {

@@ -128,6 +128,9 @@ class FuseFs {
              fuse_file_info* fi);
   void Flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
   void Release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+  // flock(2), cluster-wide (docs/design/0012-cluster-locks.md): meta grants or refuses at once;
+  // a blocking request retries here until granted or interrupted.
+  void Flock(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, int op);
   void Fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi);
   void Fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi);
   void Opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
@@ -217,6 +220,7 @@ class FuseFs {
   net::awaitable<Status> FlushBufferLocked(InodeState& st);
   // Flushes, queues the close of the handle's write session at meta and frees the handle.
   net::awaitable<void> FinishRelease(FileHandle* h);
+  void DropFlock(uint64_t ino, uint64_t owner);  // in the background (a release's flock)
   // Closes of write sessions travel in batches (META_CLOSE_BATCH): a release needs no answer
   // from meta, and one request and one transaction end the sessions of many closed files.
   void QueueClose(meta::CloseReq r);

@@ -50,6 +50,7 @@ enum class FuseOp : uint8_t {
   kCreate,
   kFallocate,
   kIoctl,
+  kFlock,
   kCount
 };
 

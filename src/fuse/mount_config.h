@@ -45,6 +45,10 @@ struct MountSection : config::Section {
       {.max = 4096}};
   config::Item<bool> direct_io{this, "direct_io", false,
                                "bypass the page cache for every file (default: only O_DIRECT)"};
+  config::Item<bool> cluster_flock{
+      this, "cluster_flock", true,
+      "flock(2) locks are held in meta and exclude each other across every mount of the cluster "
+      "(false: each machine's kernel keeps them, as fcntl locks always are)"};
   config::Item<bool> keep_cache{
       this,
       "keep_cache",

@@ -180,6 +180,10 @@ void MetaServer::PruneSessions() {
   }
   std::set<uint64_t> live;
   for (const auto& s : sessions->sessions()) live.insert(s.client_id());
+  // flock records of dead mounts (docs/design/0012-cluster-locks.md), so their waiters get them.
+  auto locks = PruneLocks(ctx_, live, taken_ns);
+  if (!locks.ok()) HF3FS_LOG_WARN("meta.lock_prune_failed error=\"{}\"", locks.status());
+  if (locks.ok() && *locks > 0) HF3FS_LOG_INFO("meta.locks_pruned count={}", *locks);
   if (storage_ops_) {
     // Lengths first: once the sessions are gone nothing would remind us of these files.
     auto stale = FindStaleWriteSessions(ctx_, live, taken_ns);

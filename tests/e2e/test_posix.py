@@ -1,7 +1,8 @@
 """POSIX behaviour of an hf3fs FUSE mount, end to end (mgmtd, 3 storage nodes, meta, mount).
 
 Deliberate, documented differences from a local file system are asserted as documented (see the
-comments): flock/fcntl locks are kernel-local to one machine (docs/design/0007-client-fuse.md).
+comments): fcntl locks are kernel-local to one machine (docs/design/0007-client-fuse.md); flock
+locks are cluster-wide (docs/design/0012-cluster-locks.md).
 """
 import ctypes
 import errno
@@ -502,7 +503,7 @@ def test_default_acl_ignores_umask(work, users):
     assert stat.S_IMODE(os.stat(d / "f").st_mode) == 0o660
 
 
-# ---- locks (kernel-local) ---------------------------------------------------------------------
+# ---- locks -------------------------------------------------------------------------------------
 
 LOCKER = r"""
 import fcntl, os, sys, time
@@ -520,8 +521,9 @@ except OSError as e:
 
 
 def test_flock_and_fcntl_locks_one_machine(work):
-    # Documented: locks are kept by the kernel of each machine (the daemon implements no lock
-    # operations), so they exclude processes of this machine only.
+    # Between processes of one machine both kinds exclude each other: flock through meta
+    # (cluster-wide, test_flock_is_cluster_wide), fcntl in this machine's kernel only
+    # (documented: the daemon implements no byte-range lock operations).
     import sys
     p = work / "lockfile"
     write_file(p, b"0" * 100)
@@ -959,6 +961,42 @@ def test_page_cache_kept_across_opens_until_another_mount_changes_the_file(
         os.close(fd)
     assert read_file(p) == w + z[4096:]
     assert read_file(other) == w + z[4096:]
+
+
+def test_flock_is_cluster_wide(cluster, work, second_mount):
+    # docs/design/0012: flock locks are held in meta, so two mounts of one cluster (two machines,
+    # as far as locks go) exclude each other; a blocking request waits for the holder.
+    p = work / "lockfile"
+    p.write_bytes(b"")
+    other = second_mount / p.relative_to(cluster.mount)
+    a = os.open(p, os.O_RDWR)
+    b = os.open(other, os.O_RDWR)
+    try:
+        fcntl.flock(a, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert errno_of(fcntl.flock, b, fcntl.LOCK_EX | fcntl.LOCK_NB) == errno.EWOULDBLOCK
+        assert errno_of(fcntl.flock, b, fcntl.LOCK_SH | fcntl.LOCK_NB) == errno.EWOULDBLOCK
+
+        got = threading.Event()
+        t = threading.Thread(target=lambda: (fcntl.flock(b, fcntl.LOCK_EX), got.set()))
+        t.start()
+        assert not got.wait(0.5), "the other mount's blocking flock did not wait"
+        fcntl.flock(a, fcntl.LOCK_UN)
+        assert got.wait(10), "the waiting flock was not granted after the unlock"
+        t.join()
+        assert errno_of(fcntl.flock, a, fcntl.LOCK_SH | fcntl.LOCK_NB) == errno.EWOULDBLOCK
+
+        # Closing the holder's descriptor lets go of its lock.
+        os.close(b)
+        b = None
+        fcntl.flock(a, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(a, fcntl.LOCK_SH | fcntl.LOCK_NB)  # converted to shared
+        b = os.open(other, os.O_RDONLY)
+        fcntl.flock(b, fcntl.LOCK_SH | fcntl.LOCK_NB)  # shared locks coexist across mounts
+        assert errno_of(fcntl.flock, b, fcntl.LOCK_EX | fcntl.LOCK_NB) == errno.EWOULDBLOCK
+    finally:
+        os.close(a)
+        if b is not None:
+            os.close(b)
 
 
 def test_data_survives_down_up(cluster, work):

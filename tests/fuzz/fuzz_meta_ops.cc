@@ -213,6 +213,9 @@ void RunOne(World& w, uint8_t op, std::span<const uint8_t> body) {
     case META_GET_QUOTA:
       Run<GetQuotaReq>(w, body, GetQuota);
       break;
+    case META_FLOCK:
+      Run<FlockReq>(w, body, Flock);
+      break;
     default:
       break;  // META_STATFS has an empty body and asks storage
   }

@@ -125,6 +125,42 @@ TYPED_TEST(GcTest, SessionsOfDeadClientsArePruned) {
   this->ExpectClean();
 }
 
+TYPED_TEST(GcTest, FlockExcludesOtherOwnersAndDeadClientsLocksArePruned) {
+  // docs/design/0012-cluster-locks.md: owners are (client, lock owner); shared locks coexist, an
+  // exclusive lock excludes every other owner both ways; the owner converts its own lock.
+  ASSERT_OK_META(this->Touch(this->root_, "/l"));
+  uint64_t ino = this->Stat(this->root_, "/l")->id();
+  auto lock = [&](uint64_t client, uint64_t owner, FlockOp op) {
+    FlockReq r;
+    r.set_inode_id(ino);
+    r.set_client_id(client);
+    r.set_owner(owner);
+    r.set_op(op);
+    return meta::Flock(*this->ctx_, r).status();
+  };
+  ASSERT_TRUE(lock(1, 10, FLOCK_SHARED).ok());
+  ASSERT_TRUE(lock(2, 10, FLOCK_SHARED).ok());  // another mount, same kernel owner value
+  EXPECT_ERRNO(lock(2, 11, FLOCK_EXCLUSIVE), EWOULDBLOCK);
+  EXPECT_ERRNO(lock(1, 10, FLOCK_EXCLUSIVE), EWOULDBLOCK);  // conversion blocked by 2/10
+  ASSERT_TRUE(lock(2, 10, FLOCK_UNLOCK).ok());
+  ASSERT_TRUE(lock(1, 10, FLOCK_EXCLUSIVE).ok());        // now alone: converted
+  EXPECT_ERRNO(lock(1, 11, FLOCK_SHARED), EWOULDBLOCK);  // another owner of the same mount
+  EXPECT_ERRNO(lock(2, 10, FLOCK_SHARED), EWOULDBLOCK);
+  EXPECT_EQ(this->CountKeys(store::kLockPrefix), 1u);
+  ASSERT_TRUE(lock(1, 10, FLOCK_SHARED).ok());  // converted back
+  ASSERT_TRUE(lock(2, 10, FLOCK_SHARED).ok());
+  ASSERT_TRUE(lock(3, 5, FLOCK_UNLOCK).ok());  // unlocking what is not held is fine
+  EXPECT_ERRNO(lock(3, 5, FlockOp(9)), EINVAL);
+  EXPECT_ERRNO(lock(0, 5, FLOCK_SHARED), EINVAL);
+  // Client 1 is alive, 2 is not; a lock taken after the live list was read is kept.
+  EXPECT_EQ(*PruneLocks(*this->ctx_, {1}, this->now_ns_ - 1), 0u);
+  EXPECT_EQ(*PruneLocks(*this->ctx_, {1}, this->now_ns_ + 1), 1u);
+  EXPECT_EQ(this->CountKeys(store::kLockPrefix), 1u);
+  EXPECT_ERRNO(lock(2, 10, FLOCK_EXCLUSIVE), EWOULDBLOCK);  // 1's shared lock stays
+  ASSERT_TRUE(lock(1, 10, FLOCK_UNLOCK).ok());
+  ASSERT_TRUE(lock(2, 10, FLOCK_EXCLUSIVE).ok());
+}
+
 TYPED_TEST(GcTest, OldIdempotencyRecordsArePruned) {
   RequestIds ids;
   ids.set_client_id(9);

@@ -58,6 +58,13 @@ Result<uint32_t> PruneWriteSessions(OpContext& ctx, const std::set<uint64_t>& li
   });
 }
 
+Result<uint32_t> PruneLocks(OpContext& ctx, const std::set<uint64_t>& live_clients,
+                            int64_t acquired_before_ns, uint32_t batch) {
+  return Prune<FileLock>(ctx, store::kLockPrefix, batch, [&](const FileLock& l) {
+    return !live_clients.count(l.client_id()) && l.acquired_ns() < acquired_before_ns;
+  });
+}
+
 Result<std::vector<InodeId>> FindStaleWriteSessions(OpContext& ctx,
                                                     const std::set<uint64_t>& live_clients,
                                                     int64_t opened_before_ns) {

@@ -25,6 +25,11 @@ Result<std::vector<InodeId>> FindStaleWriteSessions(OpContext& ctx,
                                                     const std::set<uint64_t>& live_clients,
                                                     int64_t opened_before_ns);
 
+// Removes flock records (docs/design/0012-cluster-locks.md) whose client id is not in
+// `live_clients` and that were taken before `acquired_before_ns`.
+Result<uint32_t> PruneLocks(OpContext& ctx, const std::set<uint64_t>& live_clients,
+                            int64_t acquired_before_ns, uint32_t batch = 256);
+
 // Removes idempotency records created before `created_before_ns`.
 Result<uint32_t> PruneIdempotencyRecords(OpContext& ctx, int64_t created_before_ns,
                                          uint32_t batch = 256);

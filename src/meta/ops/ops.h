@@ -52,6 +52,7 @@ Result<OpenRsp> Open(OpContext& ctx, const OpenReq& req);                       
 Result<CloseRsp> Close(OpContext& ctx, const CloseReq& req);                       // close.cc
 Result<CloseRsp> Sync(OpContext& ctx, const CloseReq& req);                        // close.cc
 Result<CloseBatchRsp> CloseBatch(OpContext& ctx, const CloseBatchReq& req);        // close.cc
+Result<FlockRsp> Flock(OpContext& ctx, const FlockReq& req);                       // flock.cc
 Result<MkdirRsp> Mkdir(OpContext& ctx, const MkdirReq& req);                       // mkdir.cc
 Result<SymlinkRsp> Symlink(OpContext& ctx, const SymlinkReq& req);                 // symlink.cc
 Result<ReadlinkRsp> Readlink(OpContext& ctx, const ReadlinkReq& req);              // readlink.cc

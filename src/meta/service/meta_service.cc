@@ -111,6 +111,7 @@ void MetaService::Register(net::ServiceRegistry& r) {
   AddWithStorage(r, META_CLOSE, "close", &Close, query);
   AddWithStorage(r, META_SYNC, "sync", &Sync, query);
   Add(r, META_CLOSE_BATCH, "close_batch", &CloseBatch);
+  Add(r, META_FLOCK, "flock", &Flock);
   Add(r, META_MKDIR, "mkdir", &Mkdir);
   Add(r, META_SYMLINK, "symlink", &Symlink);
   Add(r, META_READLINK, "readlink", &Readlink);

@@ -46,6 +46,13 @@ std::string SessionKey(InodeId id, uint64_t session_id) {
   AppendBE64(k, session_id);
   return k;
 }
+std::string LockPrefix(InodeId id) { return WithId(kLockPrefix, id); }
+std::string LockKey(InodeId id, uint64_t client_id, uint64_t owner) {
+  auto k = LockPrefix(id);
+  AppendBE64(k, client_id);
+  AppendBE64(k, owner);
+  return k;
+}
 std::string IdempotencyKey(uint64_t client_id, uint64_t request_id) {
   std::string k(kIdempotencyPrefix);
   AppendBE64(k, client_id);

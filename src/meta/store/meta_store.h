@@ -27,6 +27,7 @@ inline constexpr std::string_view kGcPrefix = "GCQ_";
 inline constexpr std::string_view kTrashQueuePrefix = "TRSH";
 inline constexpr std::string_view kTrashIndexPrefix = "TRSI";
 inline constexpr std::string_view kQuotaUsagePrefix = "QUSE";
+inline constexpr std::string_view kLockPrefix = "FLCK";
 
 std::string InodeKey(InodeId id);
 std::string EntryKey(InodeId parent, std::string_view name);
@@ -42,6 +43,8 @@ std::string TrashQueueKey(uint64_t expires_ms, InodeId id);  // value empty
 std::string TrashIndexKey(InodeId id);                       // value TrashEntry
 std::string QuotaUsageKey(InodeId dir, uint8_t shard);       // value QuotaUsage
 std::string QuotaUsagePrefix(InodeId dir);
+std::string LockKey(InodeId id, uint64_t client_id, uint64_t owner);  // value FileLock
+std::string LockPrefix(InodeId id);  // every flock record of one inode
 
 // The inode id of an INOD key, the name of a DENT key (given its directory's prefix length).
 InodeId InodeIdOfKey(std::string_view key);
