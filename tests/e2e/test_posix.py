@@ -985,10 +985,14 @@ def test_flock_is_cluster_wide(cluster, work, second_mount):
         t.join()
         assert errno_of(fcntl.flock, a, fcntl.LOCK_SH | fcntl.LOCK_NB) == errno.EWOULDBLOCK
 
-        # Closing the holder's descriptor lets go of its lock.
+        # Closing the holder's descriptor lets go of its lock: the kernel sends the RELEASE that
+        # carries it asynchronously, so the lock goes a moment after close(2) returns.
         os.close(b)
         b = None
-        fcntl.flock(a, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        end = time.time() + 10
+        while errno_of(fcntl.flock, a, fcntl.LOCK_EX | fcntl.LOCK_NB) == errno.EWOULDBLOCK:
+            assert time.time() < end, "closing the holder's descriptor did not release its lock"
+            time.sleep(0.05)
         fcntl.flock(a, fcntl.LOCK_SH | fcntl.LOCK_NB)  # converted to shared
         b = os.open(other, os.O_RDONLY)
         fcntl.flock(b, fcntl.LOCK_SH | fcntl.LOCK_NB)  # shared locks coexist across mounts
