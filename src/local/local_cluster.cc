@@ -166,6 +166,10 @@ Result<std::unique_ptr<LocalCluster>> LocalCluster::Open(LocalClusterOptions opt
     c->meta_http_port_ = FreeLoopbackPort();
     c->pg_port_ = FreeLoopbackPort();
   }
+  if (c->mgmtd_http_port_ == 0) {  // new, or created before these had fixed ports
+    c->mgmtd_http_port_ = FreeLoopbackPort();
+    c->mount_http_port_ = FreeLoopbackPort();
+  }
   if (c->options_.meta_store != "rocksdb" && c->options_.meta_store != "postgres") {
     return MakeStatus(StatusCode::kInvalidArgument, "meta store must be rocksdb or postgres, not {}",
                       c->options_.meta_store);
@@ -196,6 +200,8 @@ Status LocalCluster::Load() {
   bootstrapped_ = j.value("bootstrapped", false);
   meta_port_ = j.value("meta_port", 0);
   meta_http_port_ = j.value("meta_http_port", 0);
+  mgmtd_http_port_ = j.value("mgmtd_http_port", 0);
+  mount_http_port_ = j.value("mount_http_port", 0);
   pg_port_ = j.value("postgres_port", 0);
   meta_registered_ = j.value("meta_registered", false);
   if (j.contains("meta_store")) options_.meta_store = j["meta_store"];
@@ -221,6 +227,8 @@ Status LocalCluster::Save() const {
             {"bootstrapped", bootstrapped_},
             {"meta_port", meta_port_},
             {"meta_http_port", meta_http_port_},
+            {"mgmtd_http_port", mgmtd_http_port_},
+            {"mount_http_port", mount_http_port_},
             {"postgres_port", pg_port_},
             {"meta_registered", meta_registered_},
             {"meta_store", options_.meta_store},
@@ -275,7 +283,8 @@ std::string LocalCluster::log_path(const std::string& role) const {
 Status LocalCluster::StartMgmtd() {
   std::vector<std::string> argv = {
       options_.binary, "mgmtd", "--config.server.listen=" + mgmtd_address(),
-      "--config.server.http_listen=127.0.0.1:0", "--config.rpc.busy_poll=0s",
+      "--config.server.http_listen=127.0.0.1:" + std::to_string(mgmtd_http_port_),
+      "--config.rpc.busy_poll=0s",
       // One machine: failures are detected in seconds, not the multi-host default of 10 s.
       "--config.mgmtd.heartbeat_timeout=3s", "--config.mgmtd.chain_update_interval=200ms",
       "--config.kv.rocksdb.path=" + (fs::path(options_.dir) / "mgmtd" / "kv").string(),
@@ -433,29 +442,34 @@ pid_t LocalCluster::LivePid(const std::string& name) const {
 
 std::vector<LocalCluster::ProcessInfo> LocalCluster::Processes() const {
   std::vector<ProcessInfo> out;
-  ProcessInfo m{"mgmtd", "mgmtd", 0, {mgmtd_port_}, false};
+  ProcessInfo m{"mgmtd", "mgmtd", 0, {mgmtd_port_, mgmtd_http_port_}, mgmtd_http_port_, false};
   m.pid = LivePid("mgmtd");
   m.running = m.pid != 0;
   out.push_back(m);
   for (uint32_t i = 0; i < options_.storage_nodes; ++i) {
     std::string name = "storage" + std::to_string(i);
-    ProcessInfo p{
-        "storage", name, LivePid(name), {storage_ports_[2 * i], storage_ports_[2 * i + 1]}, false};
+    ProcessInfo p{"storage",
+                  name,
+                  LivePid(name),
+                  {storage_ports_[2 * i], storage_ports_[2 * i + 1]},
+                  storage_ports_[2 * i + 1],
+                  false};
     p.running = p.pid != 0;
     out.push_back(p);
   }
   if (options_.meta_store == "postgres" && options_.meta) {
-    ProcessInfo p{"postgres", "postgres", LivePid("postgres"), {pg_port_}, false};
+    ProcessInfo p{"postgres", "postgres", LivePid("postgres"), {pg_port_}, 0, false};
     p.running = p.pid != 0;
     out.push_back(p);
   }
   if (options_.meta) {
-    ProcessInfo p{"meta", "meta", LivePid("meta"), {meta_port_, meta_http_port_}, false};
+    ProcessInfo p{"meta",          "meta", LivePid("meta"), {meta_port_, meta_http_port_},
+                  meta_http_port_, false};
     p.running = p.pid != 0;
     out.push_back(p);
   }
   if (!options_.mount.empty()) {
-    ProcessInfo p{"mount", "mount", LivePid("mount"), {}, false};
+    ProcessInfo p{"mount", "mount", LivePid("mount"), {mount_http_port_}, mount_http_port_, false};
     p.running = p.pid != 0;
     out.push_back(p);
   }
@@ -723,16 +737,17 @@ Status LocalCluster::StartMount() {
   std::error_code ec;
   if (IsMounted(options_.mount)) umount2(options_.mount.c_str(), MNT_DETACH);  // a dead one
   fs::create_directories(options_.mount, ec);
-  std::vector<std::string> argv = {options_.binary,
-                                   "mount",
-                                   options_.mount,
-                                   "--mgmtd",
-                                   mgmtd_address(),
-                                   "--config.mount.meta=" + meta_address(),
-                                   "--config.rpc.busy_poll=0s",
-                                   "--config.server.listen=127.0.0.1:0",
-                                   "--config.server.http_listen=127.0.0.1:0",
-                                   "--config.rpc.key_file=" + key_path("client.key")};
+  std::vector<std::string> argv = {
+      options_.binary,
+      "mount",
+      options_.mount,
+      "--mgmtd",
+      mgmtd_address(),
+      "--config.mount.meta=" + meta_address(),
+      "--config.rpc.busy_poll=0s",
+      "--config.server.listen=127.0.0.1:0",
+      "--config.server.http_listen=127.0.0.1:" + std::to_string(mount_http_port_),
+      "--config.rpc.key_file=" + key_path("client.key")};
   argv.insert(argv.end(), options_.mount_args.begin(), options_.mount_args.end());
   mount_ = std::make_unique<Child>("mount", argv, log_path("mount"), options_.die_with_parent);
   HF3FS_TRY(mount_->Start());

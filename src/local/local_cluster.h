@@ -126,7 +126,8 @@ class LocalCluster {
     std::string role;        // "mgmtd", "meta", "storage", "mount" or "postgres"
     std::string name;        // "mgmtd", "storage0", ...
     pid_t pid = 0;           // 0: never started
-    std::vector<int> ports;  // RPC, then HTTP when fixed
+    std::vector<int> ports;  // listening: RPC first (the mount serves none), then HTTP
+    int http_port = 0;       // /metrics and /healthz; 0: none (postgres)
     bool running = false;
   };
   std::vector<ProcessInfo> Processes() const;
@@ -180,6 +181,8 @@ class LocalCluster {
   std::vector<std::unique_ptr<Child>> storage_;
   int meta_port_ = 0;
   int meta_http_port_ = 0;
+  int mgmtd_http_port_ = 0;
+  int mount_http_port_ = 0;
   int pg_port_ = 0;
   bool meta_registered_ = false;
   std::unique_ptr<Child> meta_;

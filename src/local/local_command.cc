@@ -148,11 +148,14 @@ void AddLocalCommands(CLI::App& app, CliContext& ctx) {
       if (!c.ok()) return (void)Fail(ctx, c.status(), a->json);
       nlohmann::json procs = nlohmann::json::array();
       for (const auto& p : (*c)->Processes()) {
-        procs.push_back({{"role", p.role},
-                         {"name", p.name},
-                         {"pid", p.pid},
-                         {"ports", p.ports},
-                         {"state", p.running ? "running" : "stopped"}});
+        procs.push_back(
+            {{"role", p.role},
+             {"name", p.name},
+             {"pid", p.pid},
+             {"ports", p.ports},
+             {"http", p.http_port ? nlohmann::json("127.0.0.1:" + std::to_string(p.http_port))
+                                  : nlohmann::json(nullptr)},
+             {"state", p.running ? "running" : "stopped"}});
       }
       nlohmann::json j = {{"mount", nullptr}, {"processes", procs}};
       if (!(*c)->mount_path().empty()) j["mount"] = (*c)->mount_path();
@@ -161,7 +164,9 @@ void AddLocalCommands(CLI::App& app, CliContext& ctx) {
       } else {
         for (const auto& p : procs) {
           std::cout << p["name"].get<std::string>() << "  " << p["state"].get<std::string>()
-                    << "  pid " << p["pid"] << "  ports " << p["ports"].dump() << "\n";
+                    << "  pid " << p["pid"] << "  ports " << p["ports"].dump();
+          if (!p["http"].is_null()) std::cout << "  http " << p["http"].get<std::string>();
+          std::cout << "\n";
         }
       }
       ctx.exit_code = kExitOk;

@@ -1003,6 +1003,23 @@ def test_flock_is_cluster_wide(cluster, work, second_mount):
             os.close(b)
 
 
+def test_status_names_every_process_metrics_endpoint(cluster):
+    # `hf3fs local status --json` gives each process's HTTP address (fixed per cluster, the mount's
+    # included), and each serves Prometheus metrics there.
+    import urllib.request
+    procs = cluster.status()["processes"]
+    assert {p["name"] for p in procs} >= {"mgmtd", "meta", "storage0", "mount"}
+    for p in procs:
+        if p["role"] == "postgres":
+            assert p["http"] is None
+            continue
+        assert p["http"], p
+        body = urllib.request.urlopen(f"http://{p['http']}/metrics", timeout=10).read().decode()
+        assert "hf3fs_" in body, p
+        if p["role"] == "mount":
+            assert "hf3fs_fuse_op_seconds" in body
+
+
 def test_data_survives_down_up(cluster, work):
     files = {}
     for i, size in enumerate([0, 1, 4096, MiB + 1, 5 * MiB]):
