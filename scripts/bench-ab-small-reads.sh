@@ -15,22 +15,8 @@ fi
 other=$(realpath "$1")
 cd "$(dirname "$0")/.."
 BIN=${HF3FS_BIN:-build/release/apps/hf3fs}
-dir=$(mktemp -d /var/tmp/hf3fs-bench-ab.XXXXXX)
-other_pid=""
-cleanup() {
-  if [[ -n "$other_pid" ]]; then kill "$other_pid" 2>/dev/null || true; wait "$other_pid" 2>/dev/null || true; fi
-  "$BIN" local down --dir "$dir" >/dev/null 2>&1 || true
-  rm -rf "$dir"
-}
-trap cleanup EXIT
-"$BIN" local up --dir "$dir" --mount "$dir/new" --detach >/dev/null
-mgmtd=$("$BIN" local status --dir "$dir" --json | jq -r '.processes[]|select(.name=="mgmtd")|.ports[0]')
-mkdir -p "$dir/old"
-"$other" mount "$dir/old" --mgmtd "127.0.0.1:$mgmtd" --config.rpc.key_file="$dir/keys/client.key" \
-  --config.server.listen=127.0.0.1:0 --config.server.http_listen=127.0.0.1:0 >"$dir/old.log" 2>&1 &
-other_pid=$!
-for _ in $(seq 100); do grep -q " $dir/old " /proc/mounts && break; sleep 0.2; done
-grep -q " $dir/old " /proc/mounts || { echo "second mount did not come up: $(cat "$dir/old.log")" >&2; exit 1; }
+source scripts/lib-two-mounts.sh
+two_mounts new old "$other"
 /usr/bin/python3 - "$dir" "${FILES:-5000}" "${ROUNDS:-4}" <<'PY'
 import os, sys, time
 d, files, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])

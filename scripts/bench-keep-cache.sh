@@ -18,23 +18,8 @@ cd "$(dirname "$0")/.."
 BIN=${HF3FS_BIN:-build/release/apps/hf3fs}
 ROUNDS=${ROUNDS:-3}
 SIZE=${SIZE:-2g}
-dir=$(mktemp -d /var/tmp/hf3fs-bench-keep-cache.XXXXXX)
-off_pid=""
-cleanup() {
-  if [[ -n "$off_pid" ]]; then kill "$off_pid" 2>/dev/null || true; wait "$off_pid" 2>/dev/null || true; fi
-  "$BIN" local down --dir "$dir" >/dev/null 2>&1 || true
-  rm -rf "$dir"
-}
-trap cleanup EXIT
-"$BIN" local up --dir "$dir" --mount "$dir/on" --detach >/dev/null
-mgmtd=$("$BIN" local status --dir "$dir" --json | jq -r '.processes[]|select(.name=="mgmtd")|.ports[0]')
-mkdir -p "$dir/off"
-"$BIN" mount "$dir/off" --mgmtd "127.0.0.1:$mgmtd" --config.rpc.key_file="$dir/keys/client.key" \
-  --config.server.listen=127.0.0.1:0 --config.server.http_listen=127.0.0.1:0 \
-  --config.mount.keep_cache=false >"$dir/off.log" 2>&1 &
-off_pid=$!
-for _ in $(seq 100); do grep -q " $dir/off " /proc/mounts && break; sleep 0.2; done
-grep -q " $dir/off " /proc/mounts || { echo "second mount did not come up: $(cat "$dir/off.log")" >&2; exit 1; }
+source scripts/lib-two-mounts.sh
+two_mounts on off "$BIN" --config.mount.keep_cache=false
 fio --name=prep --directory="$dir/on" --filename=data --size="$SIZE" --rw=write --bs=1m \
   --end_fsync=1 --output-format=json >/dev/null
 pass() {
