@@ -1003,6 +1003,39 @@ def test_flock_is_cluster_wide(cluster, work, second_mount):
             os.close(b)
 
 
+WAIT_FOR_FLOCK = r"""
+import fcntl, os, signal, sys, time
+def alarm(*_):
+    raise TimeoutError()
+signal.signal(signal.SIGALRM, alarm)
+fd = os.open(sys.argv[1], os.O_RDWR)
+signal.alarm(1)
+t = time.time()
+try:
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    print("granted", flush=True)
+except TimeoutError:
+    print(f"interrupted {time.time() - t:.2f}", flush=True)
+"""
+
+
+def test_a_blocking_flock_ends_on_a_signal(cluster, work, second_mount):
+    # A blocking flock waiting for another mount's lock returns when the waiting process gets a
+    # signal (the mount stops retrying and answers EINTR), instead of waiting for the holder.
+    p = work / "lockfile-signal"
+    p.write_bytes(b"")
+    other = second_mount / p.relative_to(cluster.mount)
+    a = os.open(p, os.O_RDWR)
+    try:
+        fcntl.flock(a, fcntl.LOCK_EX)
+        r = subprocess.run(["/usr/bin/python3", "-c", WAIT_FOR_FLOCK, str(other)],
+                           capture_output=True, text=True, timeout=30)
+        assert r.stdout.startswith("interrupted"), r
+        assert float(r.stdout.split()[1]) < 5, r.stdout
+    finally:
+        os.close(a)
+
+
 def test_status_names_every_process_metrics_endpoint(cluster):
     # `hf3fs local status --json` gives each process's HTTP address (fixed per cluster, the mount's
     # included), and each serves Prometheus metrics there.
